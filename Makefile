@@ -1,0 +1,34 @@
+# The two commands: `make demo` and `make test`. Both build .venv on first use.
+# Prefect 1 needs Python 3.9-3.11 (pendulum 2 has no build for newer ones);
+# the newest one on PATH is used unless PYTHON=/path/to/python is given.
+PYTHON ?= $(shell for v in python3.11 python3.10 python3.9 python3; do \
+	p=$$(command -v $$v) && $$p -c 'import sys; sys.exit(not (3, 9) <= sys.version_info[:2] <= (3, 11))' 2>/dev/null \
+	&& echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+.DEFAULT_GOAL := test
+
+$(STAMP): requirements-dev.txt cookiecutter.json tools/pins.py
+	@test -n "$(PYTHON)" || { echo "error: Python 3.9, 3.10 or 3.11 is required (Prefect 1); install one or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python tools/pins.py requirements > $(VENV)/pins.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r $(VENV)/pins.txt
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python tools/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,39 @@
+"""Bake the template in tests: real cookiecutter runs into temporary folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+CONTEXT = json.loads((TEMPLATE_ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+CHOICES = {key: value for key, value in CONTEXT.items() if isinstance(value, list)}
+DEFAULTS = {key: value[0] if isinstance(value, list) else value for key, value in CONTEXT.items()}
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Generate a project with ``answers`` on top of the defaults; returns its folder."""
+    return Path(cookiecutter(str(TEMPLATE_ROOT), no_input=True, extra_context=answers, output_dir=str(output_dir)))
+
+
+def package_of(project: Path) -> str:
+    return next(p.name for p in project.iterdir() if (p / "__main__.py").exists())
+
+
+def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:
+    """Run a baked project's own test suite with this environment's pinned packages."""
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *pytest_args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )

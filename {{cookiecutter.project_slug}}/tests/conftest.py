@@ -1,0 +1,39 @@
+"""Shared test setup: every test computes on the embedded cluster, offline."""
+
+from __future__ import annotations
+
+import os
+
+from {{ cookiecutter.package_name }} import ENV_PREFIX
+
+# Set before the flow modules are imported: their tasks read the retry delay then.
+os.environ.setdefault(f"{ENV_PREFIX}RETRY_DELAY_SECONDS", "0")
+
+import psutil  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def local_cluster_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the project default, tests never try to reach Coiled."""
+    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER", "local")
+
+
+def _cluster_processes() -> list[psutil.Process]:
+    """Child processes other than multiprocessing's resource tracker, which lives on by design."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+@pytest.fixture
+def no_leftover_processes():
+    """Fail the test if a scheduler or worker process outlives the flow run."""
+    yield
+    _, alive = psutil.wait_procs(_cluster_processes(), timeout=10)
+    assert not alive, f"processes left running: {[p.cmdline() for p in alive]}"

@@ -1,0 +1,127 @@
+"""Backend selection and cluster arguments, checked against the real classes' signatures."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from {{ cookiecutter.package_name }} import ENV_PREFIX
+from {{ cookiecutter.package_name }}.clusters import (
+    BACKEND_VAR,
+    DEFAULT_BACKEND,
+    ClusterConfigError,
+    cluster_spec,
+    coiled_cluster_kwargs,
+    local_cluster_kwargs,
+    resolve_backend,
+)
+
+
+def test_explicit_choice_beats_environment_and_default() -> None:
+    assert resolve_backend("coiled", {BACKEND_VAR: "local"}) == "coiled"
+    assert resolve_backend("local", {BACKEND_VAR: "coiled"}) == "local"
+
+
+def test_environment_beats_default() -> None:
+    other = "coiled" if DEFAULT_BACKEND == "local" else "local"
+    assert resolve_backend(None, {BACKEND_VAR: other}) == other
+
+
+def test_baked_default_applies_when_nothing_is_said() -> None:
+    assert resolve_backend(None, {}) == "{{ cookiecutter.default_cluster }}"
+    assert resolve_backend(None, {BACKEND_VAR: ""}) == DEFAULT_BACKEND
+
+
+@pytest.mark.parametrize(
+    ("explicit", "environ", "source"),
+    [("kubernetes", {}, "--cluster"), (None, {BACKEND_VAR: "Coiled"}, BACKEND_VAR)],
+)
+def test_unknown_backend_names_its_source_and_the_choices(explicit, environ, source) -> None:
+    with pytest.raises(ClusterConfigError, match=rf"{source}: unknown cluster .*choose one of local, coiled"):
+        resolve_backend(explicit, environ)
+
+
+def test_local_spec_binds_to_local_cluster() -> None:
+    from distributed import LocalCluster
+
+    spec = cluster_spec("local", "some-flow", {})
+    assert spec.cluster_class is LocalCluster
+    inspect.signature(LocalCluster).bind(**spec.kwargs)
+    assert spec.kwargs["dashboard_address"] == ":0"
+
+
+def test_coiled_kwargs_bind_to_the_real_coiled_cluster_signature() -> None:
+    import coiled
+
+    spec = cluster_spec("coiled", "some-flow", {})
+    assert spec.cluster_class is coiled.Cluster
+    bound = inspect.signature(coiled.Cluster).bind(**spec.kwargs)
+    assert bound.arguments["shutdown_on_close"] is True
+    for deprecated in ("account", "software", "package_sync", "compute_purchase_option"):
+        assert deprecated not in spec.kwargs
+
+
+def test_coiled_kwargs_carry_the_answers() -> None:
+    kwargs = coiled_cluster_kwargs("timeseries", {})
+    assert kwargs["n_workers"] == {{ cookiecutter.coiled_n_workers }}
+    assert kwargs["worker_cpu"] == {{ cookiecutter.coiled_worker_cpu }}
+    assert kwargs["worker_memory"] == {{ cookiecutter.coiled_worker_memory | literal }}
+    assert kwargs["idle_timeout"] == {{ cookiecutter.coiled_idle_timeout | literal }}
+    assert kwargs["spot_policy"] == {{ cookiecutter.coiled_spot_policy | literal }}
+    assert kwargs["tags"] == {"project": {{ cookiecutter.project_slug | literal }}, "flow": "timeseries"}
+    assert kwargs["name"].startswith({{ cookiecutter.project_slug | literal }} + "-timeseries-")
+    assert kwargs.get("workspace", "") == {{ cookiecutter.coiled_workspace | literal }}
+    assert kwargs.get("region", "") == {{ cookiecutter.coiled_region | literal }}
+
+
+def test_every_coiled_setting_is_overridable_by_environment() -> None:
+    environ = {
+        f"{ENV_PREFIX}COILED_WORKSPACE": "team-ws",
+        f"{ENV_PREFIX}COILED_REGION": "eu-west-1",
+        f"{ENV_PREFIX}COILED_N_WORKERS": "7",
+        f"{ENV_PREFIX}COILED_WORKER_CPU": "8",
+        f"{ENV_PREFIX}COILED_WORKER_MEMORY": "32GiB",
+        f"{ENV_PREFIX}COILED_IDLE_TIMEOUT": "5 minutes",
+        f"{ENV_PREFIX}COILED_SPOT_POLICY": "on-demand",
+        f"{ENV_PREFIX}COILED_NAME": "nightly",
+    }
+    kwargs = coiled_cluster_kwargs("timeseries", environ)
+    assert {key: kwargs[key] for key in ("workspace", "region", "n_workers", "worker_cpu")} == {
+        "workspace": "team-ws",
+        "region": "eu-west-1",
+        "n_workers": 7,
+        "worker_cpu": 8,
+    }
+    assert (kwargs["worker_memory"], kwargs["idle_timeout"], kwargs["spot_policy"], kwargs["name"]) == (
+        "32GiB",
+        "5 minutes",
+        "on-demand",
+        "nightly",
+    )
+
+
+def test_local_settings_are_overridable_by_environment() -> None:
+    kwargs = local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_N_WORKERS": "3", f"{ENV_PREFIX}LOCAL_THREADS_PER_WORKER": "2"})
+    assert (kwargs["n_workers"], kwargs["threads_per_worker"]) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("COILED_N_WORKERS", "0", "not a whole number from 1 to"),
+        ("COILED_N_WORKERS", "four", "not a whole number from 1 to"),
+        ("COILED_WORKER_CPU", "-2", "not a whole number from 1 to"),
+        ("COILED_SPOT_POLICY", "cheap", "choose one of spot_with_fallback, on-demand, spot"),
+        ("COILED_IDLE_TIMEOUT", "soon", "not a duration"),
+        ("COILED_IDLE_TIMEOUT", "0 minutes", "not a duration"),
+    ],
+)
+def test_bad_coiled_override_names_the_variable(key: str, value: str, message: str) -> None:
+    with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}{key}: .*{message}"):
+        coiled_cluster_kwargs("timeseries", {f"{ENV_PREFIX}{key}": value})
+
+
+def test_bad_local_override_names_the_variable() -> None:
+    with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}LOCAL_N_WORKERS: '0'"):
+        local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_N_WORKERS": "0"})

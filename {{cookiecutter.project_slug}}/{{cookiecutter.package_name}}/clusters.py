@@ -1,0 +1,159 @@
+"""Where flows run: a backend name becomes a cluster class and its keyword arguments.
+
+The backend comes, highest precedence first, from an explicit choice (the CLI's
+``--cluster``), the ``{{ cookiecutter.package_name | upper }}_CLUSTER`` environment variable
+and the default chosen when the project was generated. Moving a flow to Coiled is
+therefore a configuration change, never a code change. Every setting below can be
+overridden by the environment variable named next to it, so CI and colleagues can
+resize a cluster without editing code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from {{ cookiecutter.package_name }} import ENV_PREFIX
+
+BACKENDS = ("local", "coiled")
+DEFAULT_BACKEND = "{{ cookiecutter.default_cluster }}"
+BACKEND_VAR = f"{ENV_PREFIX}CLUSTER"
+PROJECT_TAG = {{ cookiecutter.project_slug | literal }}
+
+# The embedded cluster: two single-threaded worker processes use both cores of a
+# small machine without oversubscribing them (see the template's benchmarks).
+LOCAL_DEFAULTS = {
+    "n_workers": "2",  # {{ cookiecutter.package_name | upper }}_LOCAL_N_WORKERS
+    "threads_per_worker": "1",  # {{ cookiecutter.package_name | upper }}_LOCAL_THREADS_PER_WORKER
+}
+
+# Answers given when the project was generated. Empty means "Coiled's own default".
+COILED_DEFAULTS = {
+    "workspace": {{ cookiecutter.coiled_workspace | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKSPACE
+    "region": {{ cookiecutter.coiled_region | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_REGION
+    "n_workers": {{ cookiecutter.coiled_n_workers | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_N_WORKERS
+    "worker_cpu": {{ cookiecutter.coiled_worker_cpu | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKER_CPU
+    "worker_memory": {{ cookiecutter.coiled_worker_memory | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKER_MEMORY
+    "idle_timeout": {{ cookiecutter.coiled_idle_timeout | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_IDLE_TIMEOUT
+    "spot_policy": {{ cookiecutter.coiled_spot_policy | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_SPOT_POLICY
+    "name": "",  # {{ cookiecutter.package_name | upper }}_COILED_NAME (empty: a fresh name per run)
+}
+SPOT_POLICIES = ("spot_with_fallback", "on-demand", "spot")
+MAX_WORKERS = 1000
+
+
+class ClusterConfigError(ValueError):
+    """A backend name or cluster setting that cannot work; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Everything needed to start one cluster, decided before anything starts."""
+
+    backend: str
+    cluster_class: Callable[..., Any]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def start(self) -> Any:
+        """Start the cluster; the caller owns it and must close it."""
+        return self.cluster_class(**self.kwargs)
+
+
+def resolve_backend(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Pick the backend: explicit choice, then the environment, then the baked default."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        source, backend = "--cluster", explicit
+    elif environ.get(BACKEND_VAR):
+        source, backend = BACKEND_VAR, environ[BACKEND_VAR]
+    else:
+        source, backend = "the project default", DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ClusterConfigError(f"{source}: unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None = None) -> ClusterSpec:
+    """Build the spec for ``backend``; imports coiled only when it is needed."""
+    environ = os.environ if environ is None else environ
+    if backend == "local":
+        from distributed import LocalCluster
+
+        return ClusterSpec("local", LocalCluster, local_cluster_kwargs(environ))
+    if backend == "coiled":
+        import coiled
+
+        return ClusterSpec("coiled", coiled.Cluster, coiled_cluster_kwargs(flow_name, environ))
+    raise ClusterConfigError(f"unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def local_cluster_kwargs(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments for ``distributed.LocalCluster``."""
+    settings = _settings("LOCAL", LOCAL_DEFAULTS, environ)
+    return {
+        "n_workers": _count(settings, "n_workers", "LOCAL", upper=64),
+        "threads_per_worker": _count(settings, "threads_per_worker", "LOCAL", upper=64),
+        "processes": True,
+        # ":0" picks a free port, so a second run or a notebook's cluster never clashes.
+        "dashboard_address": ":0",
+    }
+
+
+def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Keyword arguments for ``coiled.Cluster`` in the form its current client expects.
+
+    Package sync stays on (no ``software=``), ``workspace`` replaces the deprecated
+    ``account``, and the cluster shuts down when the flow closes it or sits idle.
+    """
+    settings = _settings("COILED", COILED_DEFAULTS, environ)
+    policy = settings["spot_policy"]
+    if policy not in SPOT_POLICIES:
+        raise ClusterConfigError(
+            f"{_var('COILED', 'spot_policy')}: {policy!r} is not a spot policy; choose one of {', '.join(SPOT_POLICIES)}"
+        )
+    _duration(settings, "idle_timeout")
+    kwargs: dict[str, Any] = {
+        "name": settings["name"] or f"{PROJECT_TAG}-{flow_name}-{secrets.token_hex(3)}",
+        "n_workers": _count(settings, "n_workers", "COILED", upper=MAX_WORKERS),
+        "worker_cpu": _count(settings, "worker_cpu", "COILED", upper=1024),
+        "worker_memory": settings["worker_memory"],
+        "idle_timeout": settings["idle_timeout"],
+        "spot_policy": policy,
+        "shutdown_on_close": True,
+        "tags": {"project": PROJECT_TAG, "flow": flow_name},
+    }
+    for optional in ("workspace", "region"):
+        if settings[optional]:
+            kwargs[optional] = settings[optional]
+    return kwargs
+
+
+def _var(group: str, key: str) -> str:
+    return f"{ENV_PREFIX}{group}_{key.upper()}"
+
+
+def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    return {key: environ.get(_var(group, key), default).strip() for key, default in defaults.items()}
+
+
+def _count(settings: Mapping[str, str], key: str, group: str, upper: int) -> int:
+    raw = settings[key]
+    if not raw.isdigit() or not 1 <= int(raw) <= upper:
+        raise ClusterConfigError(f"{_var(group, key)}: {raw!r} is not a whole number from 1 to {upper}")
+    return int(raw)
+
+
+def _duration(settings: Mapping[str, str], key: str) -> None:
+    from dask.utils import parse_timedelta
+
+    try:
+        seconds = parse_timedelta(settings[key])
+    except (KeyError, ValueError, TypeError):
+        seconds = None
+    if not seconds or seconds <= 0:
+        raise ClusterConfigError(
+            f"{_var('COILED', key)}: {settings[key]!r} is not a duration such as '20 minutes', '45m' or '2 hours'"
+        )
