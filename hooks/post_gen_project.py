@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})  # noqa: F821
+ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821
 
 
 def remove_empty_folders(root: Path) -> None:

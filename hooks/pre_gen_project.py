@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-ANSWERS = json.loads({{ cookiecutter | tojson | tojson }})  # noqa: F821
+ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821
 
 CHOICES = {
     "executor": ("both", "LocalExecutor", "DaskExecutor"),

@@ -35,7 +35,11 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
             "tests/test_timeseries.py",
         }
     if dask_flow:
-        files |= {f"{package}/flows/inc_double_add_sum.py", f"{package}/executor.py", "tests/test_inc_double_add_sum.py"}
+        files |= {
+            f"{package}/flows/inc_double_add_sum.py",
+            f"{package}/executor.py",
+            "tests/test_inc_double_add_sum.py",
+        }
     if answers["license"] != "none":
         files.add("LICENSE")
     return files

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from bakery import CHOICES, DEFAULTS, bake, package_of
 from expected_files import expected_files
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bakery import bake, run_generated_tests
 
 

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 import yaml
-
 from bakery import CHOICES, CONTEXT, bake
 
 if sys.version_info >= (3, 11):
