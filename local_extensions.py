@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 
 from jinja2.ext import Extension
+
+# Characters that JSON leaves raw but that are not plain text elsewhere: DEL is forbidden
+# raw in TOML, C1 controls raw in YAML (which folds NEL into a space), and YAML 1.1 counts
+# U+2028/U+2029 as line breaks. JSON, TOML, YAML and Python all read \uXXXX as the character.
+UNSAFE_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+# Markdown punctuation that starts inline markup (code, emphasis, links, HTML, entities,
+# tables, strikethrough, an ATX heading's closing #, GitHub math). CommonMark shows any
+# backslash-escaped ASCII punctuation as itself.
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]<>&|~#$]")
+# What makes a line's start a list item, thematic break or setext underline.
+MARKDOWN_LINE_START = re.compile(r"^(?:[-+=]|\d+[.)])")
 
 
 def literal(value: object) -> str:
@@ -14,12 +26,29 @@ def literal(value: object) -> str:
     keeping non-ASCII characters raw (``ensure_ascii=False``) avoids the surrogate
     escapes that TOML rejects for characters outside the Basic Multilingual Plane.
     """
-    return json.dumps(str(value), ensure_ascii=False)
+    quoted = json.dumps(str(value), ensure_ascii=False)
+    return UNSAFE_RAW.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
+
+
+def markdown_text(value: object) -> str:
+    """Escape free text so that Markdown shows it as written, on one line.
+
+    A name such as ``C# *fast* <tools>`` or a description starting with ``1.`` would
+    otherwise become markup, and three backticks would swallow the rest of the README.
+    Whitespace runs collapse to one space, as Markdown renders them anyway.
+    """
+    text = MARKDOWN_INLINE.sub(lambda match: "\\" + match.group(), " ".join(str(value).split()))
+    start = MARKDOWN_LINE_START.match(text)
+    if start:
+        marker = start.group()
+        text = marker[:-1] + "\\" + marker[-1] + text[len(marker) :]
+    return text
 
 
 class LiteralExtension(Extension):
-    """Registers the ``literal`` filter."""
+    """Registers the filters that keep answers literal: ``literal`` and ``markdown_text``."""
 
     def __init__(self, environment):  # noqa: ANN001 - Jinja's signature
         super().__init__(environment)
         environment.filters["literal"] = literal
+        environment.filters["markdown_text"] = markdown_text

@@ -1,44 +1,64 @@
-"""Tidy the generated project and print the next steps.
+"""Tidy the generated project and print the exact next steps.
 
-Safe to run again (cruft re-runs it on update): it only removes folders that the
-chosen options left empty, and never touches git, the network or any environment.
+Safe to run again (cruft re-runs it on update): it only removes folders that the chosen
+options left empty, never looks inside ``.git``, and never touches git, the network or
+any environment; the user runs the printed commands when they choose to.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
 ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821
 
+KEEP = {".git"}
+
 
 def remove_empty_folders(root: Path) -> None:
-    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+    """Remove every folder below ``root`` that holds no file at any depth."""
+    folders = [path for path in root.rglob("*") if path.is_dir() and not KEEP & set(path.relative_to(root).parts)]
+    for folder in sorted(folders, key=lambda path: len(path.parts), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
 
 
-def next_steps(answers: dict) -> str:
-    slug, package = answers["project_slug"], answers["package_name"]
-    flow = "inc-double-add-sum" if answers["executor"] == "DaskExecutor" else "timeseries"
-    return f"""
-Created {slug}. Next steps:
+def flows(answers: dict) -> list[str]:
+    """The example flows the ``executor`` answer generated, in the CLI's order."""
+    executor = answers["executor"]
+    names = []
+    if executor != "DaskExecutor":
+        names.append("timeseries")
+    if executor != "LocalExecutor":
+        names.append("inc-double-add-sum")
+    return names
 
-  cd {slug}
-  conda env create -f environment.yml && conda activate {slug}
-      (or: python{answers["python_version"]} -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]")
-  python -m {package} run {flow} --cluster local
-  pytest
-  pre-commit install
 
-To run on Coiled: coiled login, then python -m {package} run {flow} --cluster coiled
-"""
+def next_steps(answers: dict, project_dir: Path) -> str:
+    slug, package, python = answers["project_slug"], answers["package_name"], answers["python_version"]
+    names = flows(answers)
+    return "\n".join(
+        [
+            f"Created {slug}. Next steps:",
+            "",
+            f"  cd {shlex.quote(str(project_dir))}",
+            f"  conda env create -f environment.yml && conda activate {slug}",
+            f'  # or, without conda: python{python} -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]"',
+            "  pytest",
+            f"  python -m {package} flows",
+            *(f"  python -m {package} run {flow} --cluster local" for flow in names),
+            "  git init && pre-commit install",
+            f"  coiled login && python -m {package} run {names[0]} --cluster coiled",
+        ]
+    )
 
 
 def main() -> int:
-    remove_empty_folders(Path.cwd())
-    print(next_steps(ANSWERS))
+    project_dir = Path.cwd()
+    remove_empty_folders(project_dir)
+    print(next_steps(ANSWERS, project_dir))
     return 0
 
 

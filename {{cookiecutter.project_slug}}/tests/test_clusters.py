@@ -69,7 +69,10 @@ def test_coiled_kwargs_carry_the_answers() -> None:
     assert kwargs["worker_memory"] == {{ cookiecutter.coiled_worker_memory | literal }}
     assert kwargs["idle_timeout"] == {{ cookiecutter.coiled_idle_timeout | literal }}
     assert kwargs["spot_policy"] == {{ cookiecutter.coiled_spot_policy | literal }}
-    assert kwargs["tags"] == {"project": {{ cookiecutter.project_slug | literal }}, "flow": "timeseries"}
+    assert kwargs["tags"] == {
+        "project": {{ cookiecutter.project_slug | literal }},
+        "flow": "timeseries",
+    }
     assert kwargs["name"].startswith({{ cookiecutter.project_slug | literal }} + "-timeseries-")
     assert kwargs.get("workspace", "") == {{ cookiecutter.coiled_workspace | literal }}
     assert kwargs.get("region", "") == {{ cookiecutter.coiled_region | literal }}

@@ -7,7 +7,12 @@ import copy
 import pytest
 from distributed import Client, LocalCluster
 
-from {{ cookiecutter.package_name }}.versions import MUST_MATCH, VersionMismatchError, check_cluster_versions, find_mismatches
+from {{ cookiecutter.package_name }}.versions import (
+    MUST_MATCH,
+    VersionMismatchError,
+    check_cluster_versions,
+    find_mismatches,
+)
 
 
 @pytest.fixture(scope="module")
