@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean docs
 .DEFAULT_GOAL := test
 
 $(STAMP): requirements-dev.txt cookiecutter.json tools/pins.py
@@ -29,6 +29,12 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The README's flow diagrams: bake the defaults, draw each flow (needs Graphviz's dot).
+docs: $(STAMP)
+	rm -rf build/docs
+	$(BIN)/cookiecutter --no-input --output-dir build/docs .
+	cd build/docs/timeseries-pipeline && PYTHONPATH=. $(CURDIR)/$(BIN)/python -m timeseries_pipeline diagram --output-dir $(CURDIR)/docs
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

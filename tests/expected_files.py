@@ -10,6 +10,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
     files = {
         ".gitignore",
         ".pre-commit-config.yaml",
+        "Makefile",
         "README.md",
         "environment.yml",
         "pyproject.toml",
@@ -17,6 +18,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         f"{package}/__main__.py",
         f"{package}/cli.py",
         f"{package}/clusters.py",
+        f"{package}/diagram.py",
         f"{package}/flows/__init__.py",
         f"{package}/retry.py",
         f"{package}/runlog.py",
@@ -25,6 +27,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/conftest.py",
         "tests/test_cli.py",
         "tests/test_clusters.py",
+        "tests/test_diagram.py",
         "tests/test_versions.py",
     }
     if local_flow:
@@ -40,6 +43,18 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
             f"{package}/executor.py",
             "tests/test_inc_double_add_sum.py",
         }
+    if answers["github_actions"] == "yes":
+        files |= {".github/workflows/ci.yml", ".github/workflows/coiled.yml"}
     if answers["license"] != "none":
         files.add("LICENSE")
     return files
+
+
+def expected_flows(executor: str) -> list[str]:
+    """The flow names a bake registers, in the order the Makefile and the workflows list them."""
+    flows = []
+    if executor != "DaskExecutor":
+        flows.append("timeseries")
+    if executor != "LocalExecutor":
+        flows.append("inc-double-add-sum")
+    return flows

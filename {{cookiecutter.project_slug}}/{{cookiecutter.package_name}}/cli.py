@@ -1,4 +1,4 @@
-"""Command line: ``python -m {{ cookiecutter.package_name }} flows | run``."""
+"""Command line: ``python -m {{ cookiecutter.package_name }} flows | run | diagram``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package_name }}.clusters import BACKENDS, ClusterConfigError
+from {{ cookiecutter.package_name }}.diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from {{ cookiecutter.package_name }}.flows import FLOWS
 
 EXIT_FAILED = 1
@@ -24,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then project)")
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
+    )
+    diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
+    diagram.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
     )
     return parser
 
@@ -74,8 +80,21 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def diagram_command(args: argparse.Namespace) -> int:
+    try:
+        written = write_diagrams(args.output_dir)
+    except (DiagramToolsMissing, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in written:
+        print(path)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "flows":
         return list_flows()
+    if args.command == "diagram":
+        return diagram_command(args)
     return run_command(args)

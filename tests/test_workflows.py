@@ -1,0 +1,135 @@
+"""GitHub Actions workflows, generated and the template's own: valid YAML, valid against
+GitHub's workflow schema (the copy vendored in check-jsonschema, so offline), and wired
+to the right environment, commands and secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from bakery import DEFAULTS, TEMPLATE_ROOT, bake, package_of
+from expected_files import expected_flows
+from test_bake import MATRIX, label
+
+CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
+WITH_ACTIONS = [answers for answers in MATRIX if answers.get("github_actions", "yes") == "yes"]
+
+
+def check_schema(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def steps_of(workflow: dict) -> list[dict]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def runs_of(workflow: dict) -> str:
+    return "\n".join(step.get("run", "") for step in steps_of(workflow))
+
+
+@pytest.fixture(scope="module", params=WITH_ACTIONS, ids=label)
+def baked(request, tmp_path_factory) -> tuple[dict, Path]:
+    answers = {**{k: v for k, v in DEFAULTS.items() if not k.startswith("_")}, **request.param}
+    return answers, bake(tmp_path_factory.mktemp("bake"), **request.param)
+
+
+def test_generated_workflows_match_the_github_schema(baked) -> None:
+    _, project = baked
+    workflows = sorted((project / ".github" / "workflows").iterdir())
+    assert [p.name for p in workflows] == ["ci.yml", "coiled.yml"]
+    done = check_schema(*workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
+    _, project = baked
+    workflow = load(project / ".github" / "workflows" / "ci.yml")
+    [micromamba] = [s for s in steps_of(workflow) if s.get("uses", "").startswith("mamba-org/setup-micromamba@")]
+    assert micromamba["with"] == {
+        "environment-file": "environment.yml",
+        "cache-environment": True,
+        "cache-downloads": True,
+    }
+    assert workflow["jobs"]["test"]["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the environment
+    commands = runs_of(workflow)
+    assert "pre-commit run --all-files" in commands and "pytest" in commands
+    assert workflow["concurrency"]["group"] == "${{ github.workflow }}-${{ github.ref }}"
+
+
+def test_coiled_workflow_is_manual_with_one_choice_per_generated_flow(baked) -> None:
+    answers, project = baked
+    workflow = load(project / ".github" / "workflows" / "coiled.yml")
+    trigger = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
+    assert list(trigger) == ["workflow_dispatch"]
+    flow = trigger["workflow_dispatch"]["inputs"]["flow"]
+    assert flow["options"] == expected_flows(answers["executor"]) and flow["default"] == flow["options"][0]
+    [run] = [s for s in steps_of(workflow) if s.get("name") == "Run on Coiled"]
+    assert run["env"] == {
+        "DASK_COILED__TOKEN": "${{ secrets.COILED_TOKEN }}",
+        "FLOW": "${{ inputs.flow }}",
+        "PARAMS": "${{ inputs.params }}",
+    }
+    assert f'python -m {package_of(project)} run "$FLOW" --cluster coiled' in run["run"]
+    assert "${{" not in run["run"], "inputs must reach the script through env, never pasted into it"
+
+
+def test_coiled_client_reads_the_token_variable_the_workflow_sets() -> None:
+    """Coiled takes its token from dask config key ``coiled.token``, which DASK_COILED__TOKEN sets."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import coiled, dask.config; print(dask.config.get('coiled.token'))"],
+        env={**os.environ, "DASK_COILED__TOKEN": "token-from-secret"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "token-from-secret", done.stderr
+
+
+def test_no_workflows_when_github_actions_is_no(tmp_path: Path) -> None:
+    project = bake(tmp_path, github_actions="no")
+    assert not (project / ".github").exists()
+
+
+def test_template_workflows_match_the_github_schema() -> None:
+    workflows = sorted((TEMPLATE_ROOT / ".github" / "workflows").glob("*.yml"))
+    assert [p.name for p in workflows] == ["pre-commit-autoupdate.yml", "test.yml"]
+    done = check_schema(*workflows)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_template_ci_runs_make_test_on_linux_and_macos() -> None:
+    workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "test.yml")
+    assert workflow["jobs"]["make-test"]["strategy"]["matrix"]["os"] == ["ubuntu-latest", "macos-latest"]
+    assert runs_of(workflow).splitlines()[-1] == ".ci/run"
+    assert (TEMPLATE_ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().splitlines()[-1] == "make test"
+
+
+def test_autoupdate_refreshes_both_configs_on_a_schedule_and_opens_a_pr() -> None:
+    workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "pre-commit-autoupdate.yml")
+    assert "schedule" in workflow[True]
+    commands = runs_of(workflow)
+    assert "pre-commit autoupdate --config .pre-commit-config.yaml" in commands
+    assert "pre-commit autoupdate --config '{{cookiecutter.project_slug}}/.pre-commit-config.yaml'" in commands
+    assert any(s.get("uses", "").startswith("peter-evans/create-pull-request@") for s in steps_of(workflow))
+
+
+def test_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    project = bake(tmp_path / "bake")
+    text = (project / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    broken = tmp_path / "ci.yml"
+    broken.write_text(text.replace("    steps:", "    stepz:"), encoding="utf-8")
+    done = check_schema(broken)
+    assert done.returncode == 1 and "'stepz' was unexpected" in done.stdout
