@@ -23,18 +23,19 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         f"{package}/retry.py",
         f"{package}/runlog.py",
         f"{package}/runner.py",
+        f"{package}/session.py",
         f"{package}/versions.py",
         "tests/conftest.py",
         "tests/test_cli.py",
         "tests/test_clusters.py",
         "tests/test_diagram.py",
+        "tests/test_failures.py",
         "tests/test_versions.py",
     }
     if local_flow:
         files |= {
             f"{package}/flows/timeseries.py",
             f"{package}/parameters.py",
-            f"{package}/session.py",
             "tests/test_timeseries.py",
         }
     if dask_flow:

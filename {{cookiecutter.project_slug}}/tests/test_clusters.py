@@ -88,6 +88,7 @@ def test_every_coiled_setting_is_overridable_by_environment() -> None:
         f"{ENV_PREFIX}COILED_IDLE_TIMEOUT": "5 minutes",
         f"{ENV_PREFIX}COILED_SPOT_POLICY": "on-demand",
         f"{ENV_PREFIX}COILED_NAME": "nightly",
+        f"{ENV_PREFIX}COILED_NO_CLIENT_TIMEOUT": "5m",
     }
     kwargs = coiled_cluster_kwargs("timeseries", environ)
     assert {key: kwargs[key] for key in ("workspace", "region", "n_workers", "worker_cpu")} == {
@@ -102,6 +103,7 @@ def test_every_coiled_setting_is_overridable_by_environment() -> None:
         "on-demand",
         "nightly",
     )
+    assert kwargs["no_client_timeout"] == "5m"
 
 
 def test_local_settings_are_overridable_by_environment() -> None:
@@ -118,6 +120,9 @@ def test_local_settings_are_overridable_by_environment() -> None:
         ("COILED_SPOT_POLICY", "cheap", "choose one of spot_with_fallback, on-demand, spot"),
         ("COILED_IDLE_TIMEOUT", "soon", "not a duration"),
         ("COILED_IDLE_TIMEOUT", "0 minutes", "not a duration"),
+        ("COILED_NO_CLIENT_TIMEOUT", "never", "not a duration"),
+        ("COILED_WORKER_MEMORY", "16", "not a memory size such as 16GiB"),
+        ("COILED_WORKER_MEMORY", "lots", "not a memory size such as 16GiB"),
     ],
 )
 def test_bad_coiled_override_names_the_variable(key: str, value: str, message: str) -> None:

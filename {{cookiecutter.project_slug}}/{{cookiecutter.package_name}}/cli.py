@@ -15,6 +15,7 @@ from {{ cookiecutter.package_name }}.flows import FLOWS
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +73,9 @@ def run_command(args: argparse.Namespace) -> int:
     except (ValueError, ClusterConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # run_flow has closed the clusters by the time this arrives
+        print(f"{args.flow}: interrupted; no cluster is left running", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if outcome.failure:
         print(f"{args.flow}: {type(outcome.state).__name__}: {outcome.failure}", file=sys.stderr)
         return EXIT_FAILED

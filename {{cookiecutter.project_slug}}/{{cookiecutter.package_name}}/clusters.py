@@ -30,7 +30,8 @@ LOCAL_DEFAULTS = {
     "threads_per_worker": "1",  # {{ cookiecutter.package_name | upper }}_LOCAL_THREADS_PER_WORKER
 }
 
-# Answers given when the project was generated. Empty means "Coiled's own default".
+# Answers given when the project was generated, plus two settings without a prompt.
+# Empty means "Coiled's own default".
 COILED_DEFAULTS = {
     "workspace": {{ cookiecutter.coiled_workspace | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKSPACE
     "region": {{ cookiecutter.coiled_region | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_REGION
@@ -39,10 +40,20 @@ COILED_DEFAULTS = {
     "worker_memory": {{ cookiecutter.coiled_worker_memory | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKER_MEMORY
     "idle_timeout": {{ cookiecutter.coiled_idle_timeout | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_IDLE_TIMEOUT
     "spot_policy": {{ cookiecutter.coiled_spot_policy | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_SPOT_POLICY
+    # A fixed name reuses a running cluster of that name (and still shuts it down at the end).
     "name": "",  # {{ cookiecutter.package_name | upper }}_COILED_NAME (empty: a fresh name per run)
+    # Backstop for a client that vanished without closing (killed, laptop asleep, network
+    # gone): Coiled stops the cluster this long after the last client disconnected. Runs
+    # keep a client connected from start to end, so this never cuts a live run short.
+    "no_client_timeout": "2 minutes",  # {{ cookiecutter.package_name | upper }}_COILED_NO_CLIENT_TIMEOUT
 }
 SPOT_POLICIES = ("spot_with_fallback", "on-demand", "spot")
 MAX_WORKERS = 1000
+# Dask settings while the embedded cluster starts. gilknocker (installed with coiled)
+# gives every scheduler, nanny and worker a native thread sampling GIL contention for the
+# dashboard; at exit after a Ctrl-C it can abort the process ("FATAL: exception not
+# rethrown", status -6 instead of 130), so the local cluster goes without that one plot.
+LOCAL_DASK_CONFIG = {"distributed.admin.system-monitor.gil.enabled": False}
 
 
 class ClusterConfigError(ValueError):
@@ -54,12 +65,17 @@ class ClusterSpec:
     """Everything needed to start one cluster, decided before anything starts."""
 
     backend: str
+    flow_name: str
     cluster_class: Callable[..., Any]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    dask_config: Mapping[str, Any] = field(default_factory=dict)
 
     def start(self) -> Any:
-        """Start the cluster; the caller owns it and must close it."""
-        return self.cluster_class(**self.kwargs)
+        """Start the cluster under ``dask_config``; the caller owns it and must close it."""
+        import dask
+
+        with dask.config.set(dict(self.dask_config)):
+            return self.cluster_class(**self.kwargs)
 
 
 def resolve_backend(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -82,11 +98,11 @@ def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None
     if backend == "local":
         from distributed import LocalCluster
 
-        return ClusterSpec("local", LocalCluster, local_cluster_kwargs(environ))
+        return ClusterSpec("local", flow_name, LocalCluster, local_cluster_kwargs(environ), LOCAL_DASK_CONFIG)
     if backend == "coiled":
         import coiled
 
-        return ClusterSpec("coiled", coiled.Cluster, coiled_cluster_kwargs(flow_name, environ))
+        return ClusterSpec("coiled", flow_name, coiled.Cluster, coiled_cluster_kwargs(flow_name, environ))
     raise ClusterConfigError(f"unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -106,7 +122,9 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
     """Keyword arguments for ``coiled.Cluster`` in the form its current client expects.
 
     Package sync stays on (no ``software=``), ``workspace`` replaces the deprecated
-    ``account``, and the cluster shuts down when the flow closes it or sits idle.
+    ``account``, and the cluster shuts down when the flow closes it, when it sits idle,
+    and when no client has been connected for a while. Every value is checked here, so a
+    typo fails in a second on this machine instead of after minutes of provisioning.
     """
     settings = _settings("COILED", COILED_DEFAULTS, environ)
     policy = settings["spot_policy"]
@@ -114,13 +132,16 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
         raise ClusterConfigError(
             f"{_var('COILED', 'spot_policy')}: {policy!r} is not a spot policy; choose one of {', '.join(SPOT_POLICIES)}"
         )
-    _duration(settings, "idle_timeout")
+    for duration in ("idle_timeout", "no_client_timeout"):
+        _duration(settings, duration)
+    _memory(settings, "worker_memory")
     kwargs: dict[str, Any] = {
         "name": settings["name"] or f"{PROJECT_TAG}-{flow_name}-{secrets.token_hex(3)}",
         "n_workers": _count(settings, "n_workers", "COILED", upper=MAX_WORKERS),
         "worker_cpu": _count(settings, "worker_cpu", "COILED", upper=1024),
         "worker_memory": settings["worker_memory"],
         "idle_timeout": settings["idle_timeout"],
+        "no_client_timeout": settings["no_client_timeout"],
         "spot_policy": policy,
         "shutdown_on_close": True,
         "tags": {"project": PROJECT_TAG, "flow": flow_name},
@@ -144,6 +165,19 @@ def _count(settings: Mapping[str, str], key: str, group: str, upper: int) -> int
     if not raw.isdigit() or not 1 <= int(raw) <= upper:
         raise ClusterConfigError(f"{_var(group, key)}: {raw!r} is not a whole number from 1 to {upper}")
     return int(raw)
+
+
+def _memory(settings: Mapping[str, str], key: str) -> None:
+    from dask.utils import parse_bytes
+
+    raw = settings[key]
+    try:
+        size = parse_bytes(raw)
+    except (ValueError, TypeError):
+        size = 0
+    # A bare number means bytes to dask but GiB to Coiled: insist on a unit.
+    if size <= 0 or raw.replace(".", "", 1).isdigit():
+        raise ClusterConfigError(f"{_var('COILED', key)}: {raw!r} is not a memory size such as 16GiB or 8 GB")
 
 
 def _duration(settings: Mapping[str, str], key: str) -> None:

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prefect import Flow
 from prefect.engine.state import State, TriggerFailed
 
 from {{ cookiecutter.package_name }}.clusters import cluster_spec, resolve_backend
 from {{ cookiecutter.package_name }}.flows import load_flow_module
-{%- if cookiecutter.executor != "DaskExecutor" %}
-from {{ cookiecutter.package_name }}.session import close_all_sessions
-{%- endif %}
+from {{ cookiecutter.package_name }}.session import close_sessions
 
 
 @dataclass(frozen=True)
@@ -41,31 +40,35 @@ def run_flow(name: str, backend: str | None = None, parameters: Mapping[str, Any
         raise ValueError(f"{unknown[0]}: not a parameter of {name}; choose from {', '.join(module.DEFAULTS)}")
     module.validate_parameters(parameters)
     cluster_spec(resolve_backend(backend), module.FLOW_NAME)  # bad cluster settings fail here, not mid-run
-{%- if cookiecutter.executor != "DaskExecutor" %}
     try:
         state = module.run(backend, parameters)
     finally:
-        close_all_sessions()  # a Ctrl-C skips the flow's own cleanup task
-{%- else %}
-    state = module.run(backend, parameters)
-{%- endif %}
+        close_sessions()  # a Ctrl-C skips the flow's own cleanup and its state handlers
     if state.is_successful():
         return RunOutcome(state, state.result[module.RESULT_TASK].result, None)
-    return RunOutcome(state, None, failure_message(state))
+    return RunOutcome(state, None, failure_message(state, module.flow))
 
 
-def failure_message(state: State) -> str:
-    """Name the task that failed first and quote its error, skipping knock-on failures."""
+def failure_message(state: State, flow: Flow) -> str:
+    """Name the first task, in the flow's order, that failed, and quote its error.
+
+    Knock-on failures (tasks whose upstream failed) are skipped: they say nothing new.
+    A task with retries says how many attempts it had, so a user knows the error was
+    not a passing glitch.
+    """
     task_states = state.result if isinstance(state.result, dict) else {}
-    for task, task_state in task_states.items():
-        for index, child in _with_map_children(task_state):
+    for task in flow.sorted_tasks():
+        for index, child in _with_map_children(task_states.get(task)):
             if child.is_failed() and not isinstance(child, TriggerFailed):
                 where = f"task {task.name!r}" + (f" (map index {index})" if index is not None else "")
-                return f"{where} failed: {_reason(child)}"
+                attempts = f" ({task.max_retries + 1} attempts)" if task.max_retries else ""
+                return f"{where} failed: {_reason(child)}{attempts}"
     return f"flow failed: {state.message}"
 
 
-def _with_map_children(task_state: State) -> list[tuple[int | None, State]]:
+def _with_map_children(task_state: State | None) -> list[tuple[int | None, State]]:
+    if task_state is None:
+        return []
     children = getattr(task_state, "map_states", None) or []
     return [(None, task_state), *enumerate(children)]
 

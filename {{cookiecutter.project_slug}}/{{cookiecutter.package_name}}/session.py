@@ -1,0 +1,156 @@
+"""Open a cluster for one flow run and make sure it is closed, whatever happens.
+
+Cloud clusters cost money while they run, so every cluster this project starts is
+recorded here until it is closed, by the first of: the timeseries flow's cleanup task;
+the flow state handler ``close_when_finished`` once a run is finished (the mapped
+flow's normal path, and the safety net for a cleanup that failed or never ran); the
+runner, after a Ctrl-C in the CLI; an exit hook, after a Ctrl-C under ``prefect run``.
+Coiled's idle and no-client timeouts are the last resort for a process killed outright.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from {{ cookiecutter.package_name }}.clusters import ClusterSpec
+from {{ cookiecutter.package_name }}.versions import check_cluster_versions
+
+# How long the closing report may wait for a busy or unreachable scheduler.
+REPORT_TIMEOUT_SECONDS = 10
+
+_open_sessions: list[ClusterSession] = []
+
+
+class ClusterSession:
+    """One started cluster and its client."""
+
+    def __init__(self, spec: ClusterSpec, logger: logging.Logger) -> None:
+        self.spec = spec
+        self.logger = logger
+        self.cluster: Any = None
+        self.client: Any = None
+        self.transitions: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.client is not None
+
+    def open(self) -> Any:
+        """Start the cluster, connect, check versions; returns the client.
+
+        Prefect starts a new pass over the flow for every task retry and re-runs setup
+        steps in each pass, so an open session hands back its client: one cluster serves
+        every attempt of a run.
+        """
+        if self.is_open:
+            return self.client
+        from distributed import Client
+
+        _open_sessions.append(self)
+        try:
+            self.cluster = self.spec.start()
+            self.client = Client(self.cluster, set_as_default=False)
+            check_cluster_versions(self.client)
+        except BaseException:
+            self.close()
+            raise
+        self.logger.info(
+            "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.cluster.name, self.cluster.dashboard_link
+        )
+        return self.client
+
+    def close(self) -> None:
+        """Close client and cluster; safe to call twice, and the cluster is closed even if the client fails.
+
+        An impatient second Ctrl-C waits until the cluster is closed: cut short, closing
+        would leave it running (and billing) until its idle timeout.
+        """
+        if self in _open_sessions:
+            _open_sessions.remove(self)
+        client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
+        with _ctrl_c_deferred():
+            try:
+                if client is not None:
+                    self.transitions = _transition_count(client)
+                    client.close()
+            finally:
+                if cluster is not None:
+                    name = cluster.name
+                    cluster.close()
+                    self.logger.info(
+                        "cluster backend=%s name=%s closed transitions=%s",
+                        self.spec.backend,
+                        name,
+                        "unknown" if self.transitions is None else self.transitions,
+                    )
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold SIGINT until the block is done, then raise KeyboardInterrupt as it would have."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield  # only the main thread can handle signals; None: a handler Python cannot restore
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _transition_count(client: Any) -> int | None:
+    """How many task state changes the scheduler saw: 0 means no work ever reached the cluster."""
+    try:
+        # ``callback_timeout`` is taken by the client's sync layer, not passed to the function.
+        return client.run_on_scheduler(_scheduler_transitions, callback_timeout=REPORT_TIMEOUT_SECONDS)
+    except Exception:  # a report must never stand between the user and a closed cluster
+        return None
+
+
+def _scheduler_transitions(dask_scheduler: Any) -> int:
+    return dask_scheduler.transition_counter
+
+
+def close_sessions(flow_name: str | None = None) -> None:
+    """Close every cluster still open (for ``flow_name`` only, if given).
+
+    A cluster that fails to close is reported with its name, so it can be stopped by
+    hand (``coiled cluster stop <name>``); the others are still closed, and so they are
+    when a Ctrl-C arrives meanwhile (it is raised once all are closed).
+    """
+    interrupted = False
+    for session in list(_open_sessions):
+        if flow_name is None or session.spec.flow_name == flow_name:
+            name = getattr(session.cluster, "name", "?")
+            try:
+                session.close()
+            except KeyboardInterrupt:
+                interrupted = True
+            except Exception:
+                session.logger.exception(
+                    "could not close cluster %s (backend=%s): stop it by hand if it still runs",
+                    name,
+                    session.spec.backend,
+                )
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
+    """Prefect flow state handler: close the flow's clusters once the run is finished."""
+    if new_state.is_finished():
+        close_sessions(flow.name)
+    return new_state
+
+
+atexit.register(close_sessions)
