@@ -26,6 +26,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Maintainers: resolve the newest working pin set per supported Python, rewrite
+# cookiecutter.json's _pins, then prove every set with the whole suite.
+.PHONY: refresh-pins
+refresh-pins: $(STAMP)
+	$(BIN)/python tools/refresh_pins.py
+	$(MAKE) test
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

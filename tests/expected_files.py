@@ -19,6 +19,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         f"{package}/cli.py",
         f"{package}/clusters.py",
         f"{package}/diagram.py",
+        f"{package}/doctor.py",
         f"{package}/flows/__init__.py",
         f"{package}/retry.py",
         f"{package}/runlog.py",
@@ -29,6 +30,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/test_cli.py",
         "tests/test_clusters.py",
         "tests/test_diagram.py",
+        "tests/test_doctor.py",
         "tests/test_failures.py",
         "tests/test_versions.py",
     }

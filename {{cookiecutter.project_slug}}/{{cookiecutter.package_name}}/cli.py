@@ -1,4 +1,4 @@
-"""Command line: ``python -m {{ cookiecutter.package_name }} flows | run | diagram``."""
+"""Command line: ``python -m {{ cookiecutter.package_name }} flows | run | diagram | doctor``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagram.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
     )
+    commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
     return parser
 
 
@@ -99,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "flows":
         return list_flows()
+    if args.command == "doctor":
+        from {{ cookiecutter.package_name }}.doctor import main as doctor
+
+        return doctor()
     if args.command == "diagram":
         return diagram_command(args)
     return run_command(args)

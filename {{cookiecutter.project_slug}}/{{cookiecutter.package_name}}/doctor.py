@@ -1,0 +1,272 @@
+"""``python -m {{ cookiecutter.package_name }} doctor``: check this environment before going to Coiled.
+
+Coiled's package sync recreates this environment on the cloud workers, so whatever is
+wrong here is wrong there too, only found later and at a price. The doctor compares the
+running Python and the installed packages with the project's pins, runs ``pip check``
+the way package sync does, and lists what package sync would ship, read with the coiled
+client's own offline scan (no account or network needed). Problems make it exit 1;
+notes are for information.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import {{ cookiecutter.package_name }}
+from {{ cookiecutter.package_name }}.versions import MUST_MATCH
+
+DISTRIBUTION = {{ cookiecutter.project_slug | literal }}
+PYTHON_VERSION = "{{ cookiecutter.python_version }}"
+PACKAGE_DIR = Path({{ cookiecutter.package_name }}.__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+OK, NOTE, PROBLEM = "ok", "note", "problem"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report."""
+
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Pin:
+    """A pinned requirement; ``extra`` is None for a runtime dependency."""
+
+    requirement: Requirement
+    extra: str | None = None
+
+
+def check_python(running: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)) -> list[Finding]:
+    """The pins were resolved for one Python minor version, and Coiled gives the workers this machine's."""
+    version = "{}.{}".format(*running)
+    if version != PYTHON_VERSION:
+        return [
+            Finding(
+                PROBLEM,
+                f"python {version} is running, but the project is pinned for Python {PYTHON_VERSION}; "
+                f"create the environment with python{PYTHON_VERSION}",
+            )
+        ]
+    return [Finding(OK, f"python {platform.python_version()} matches the project's Python {PYTHON_VERSION}")]
+
+
+def project_pins() -> tuple[list[Pin], list[Finding]]:
+    """The pins of the installed project, read from its metadata (pyproject.toml rendered at install).
+
+    When the project is only on ``sys.path`` (``PYTHONPATH``, no install), there is no
+    metadata: the pins then come from the pyproject.toml beside the package, and the
+    report says so, because package sync will upload the folder instead of a wheel.
+    """
+    try:
+        distribution = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return _source_tree_pins()
+    extras = distribution.metadata.get_all("Provides-Extra") or []
+    pins = [pin for text in distribution.requires or [] if (pin := _metadata_pin(text, extras))]
+    return pins, [Finding(OK, f"pins read from the installed {DISTRIBUTION} {distribution.version}")]
+
+
+def _metadata_pin(text: str, extras: Sequence[str]) -> Pin | None:
+    """Turn a ``Requires-Dist`` line into a pin; None when its marker excludes this machine."""
+    requirement = Requirement(text)
+    if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+        return Pin(requirement)
+    return next((Pin(requirement, extra) for extra in extras if requirement.marker.evaluate({"extra": extra})), None)
+
+
+def _source_tree_pins() -> tuple[list[Pin], list[Finding]]:
+    pyproject = PROJECT_ROOT / "pyproject.toml"
+    not_installed = f"{DISTRIBUTION} is not installed (imported from {PACKAGE_DIR}); `pip install -e .` is the setup"
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11: pytest brings tomli into dev environments
+        try:
+            import tomli as tomllib
+        except ImportError:
+            return [], [Finding(PROBLEM, f"{not_installed}, and no TOML parser can read {pyproject} for the pins")]
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    except (OSError, KeyError, ValueError) as error:
+        return [], [Finding(PROBLEM, f"{not_installed}, and {pyproject} gives no pins: {error}")]
+    groups = {None: project.get("dependencies", []), **project.get("optional-dependencies", {})}
+    pins = [
+        Pin(requirement, extra)
+        for extra, texts in groups.items()
+        for requirement in map(Requirement, texts)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": extra or ""})
+    ]
+    return pins, [Finding(NOTE, f"{not_installed}; pins read from {pyproject}")]
+
+
+def installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_pins(pins: Iterable[Pin]) -> list[Finding]:
+    """Every runtime pin installed at its version; extras may be absent, but not at another version."""
+    problems: list[Finding] = []
+    absent_extras: dict[str, list[str]] = {}
+    matched = 0
+    for pin in pins:
+        name, wanted = pin.requirement.name, str(pin.requirement.specifier)
+        version = installed_version(name)
+        if version is None and pin.extra is not None:
+            absent_extras.setdefault(pin.extra, []).append(name)
+        elif version is None:
+            problems.append(Finding(PROBLEM, f"{name} is not installed; the project pins {name}{wanted}"))
+        elif not pin.requirement.specifier.contains(version, prereleases=True):
+            problems.append(Finding(PROBLEM, f"{name} {version} is installed; the project pins {name}{wanted}"))
+        else:
+            matched += 1
+    findings = problems or [Finding(OK, f"{matched} installed packages match their pins")]
+    for extra, names in absent_extras.items():
+        findings.append(
+            Finding(NOTE, f"extra '{extra}' is not installed ({', '.join(names)}): pip install -e \".[{extra}]\"")
+        )
+    return findings
+
+
+def check_must_match(versions: Mapping[str, str | None]) -> list[Finding]:
+    """Package sync matches these exactly on every machine; dask and distributed are released together."""
+    findings = [
+        Finding(PROBLEM, f"{name} is not installed; client, scheduler and workers must run the same {name}")
+        for name, version in versions.items()
+        if version is None
+    ]
+    dask, distributed = versions.get("dask"), versions.get("distributed")
+    if dask and distributed and dask != distributed:
+        findings.append(
+            Finding(PROBLEM, f"dask {dask} and distributed {distributed} differ; install one version of both")
+        )
+    return findings or [Finding(OK, f"dask and distributed are both {dask}")]
+
+
+def check_pip(faulty: Mapping[str, Sequence[str]]) -> list[Finding]:
+    """``faulty`` as returned by coiled's ``check_pip_happy``: package name -> pip check lines."""
+    if not faulty:
+        return [Finding(OK, "pip check finds no broken requirement")]
+    return [
+        Finding(PROBLEM, f"pip check: {line.rstrip('.')}; package sync would give the workers the same broken set")
+        for lines in faulty.values()
+        for line in lines
+    ]
+
+
+def check_package_sync(packages: Sequence[Mapping[str, Any]]) -> list[Finding]:
+    """What package sync ships, from ``coiled.scan.scan_prefix()``; the project's code must go exactly once."""
+    from coiled.software_utils import partition_local_packages, partition_local_python_code_packages
+
+    rest, local_code = partition_local_python_code_packages(list(packages))
+    _, built = partition_local_packages(rest)
+    project: list[str] = []
+    findings: list[Finding] = []
+    for package in local_code + built:
+        if _ships_project(package):
+            project.append(_describe(package))
+        else:
+            findings.append(Finding(NOTE, f"package sync {_describe(package)}"))
+    if len(project) == 1:
+        findings.insert(0, Finding(OK, f"package sync ships this project's code once: it {project[0]}"))
+    elif not project:
+        findings.insert(
+            0, Finding(PROBLEM, f"package sync would not ship this project's code ({PACKAGE_DIR}); pip install -e .")
+        )
+    else:
+        findings.insert(
+            0,
+            Finding(
+                PROBLEM,
+                f"package sync would ship this project's code {len(project)} times: it {'; it '.join(project)}. "
+                "Keep the editable install and take the other folders off sys.path (PYTHONPATH, .pth files, cwd)",
+            ),
+        )
+    unversioned = sorted(str(package["name"]) for package in packages if not package.get("version"))
+    if unversioned:
+        findings.append(
+            Finding(
+                PROBLEM, f"no version recorded for {', '.join(unversioned)}: package sync cannot pin it on the workers"
+            )
+        )
+    return findings
+
+
+def _describe(package: Mapping[str, Any]) -> str:
+    if str(package["name"]).startswith("coiled_local_"):
+        return f"uploads {package['path']} as {package['name']} (every .py file below it)"
+    return f"builds a wheel of {package['name']} from {package['wheel_target']}"
+
+
+def _ships_project(package: Mapping[str, Any]) -> bool:
+    """True for the project's own distribution and for any folder that holds the package."""
+    if canonicalize_name(str(package["name"])) == canonicalize_name(DISTRIBUTION):
+        return True
+    if not package.get("path"):
+        return False
+    folder = Path(package["path"]).resolve()
+    return (
+        folder == PACKAGE_DIR or folder in PACKAGE_DIR.parents or (folder / PACKAGE_DIR.name / "__init__.py").is_file()
+    )
+
+
+async def _scan() -> tuple[list[Any], Mapping[str, Sequence[str]]]:
+    from coiled.scan import scan_prefix
+    from coiled.software_utils import check_pip_happy
+
+    packages, faulty = await asyncio.gather(scan_prefix(), check_pip_happy())
+    return packages, faulty
+
+
+def diagnose() -> list[Finding]:
+    """Every check, in the order a reader fixes them."""
+    pins, findings = project_pins()
+    findings = check_python() + findings + check_pins(pins)
+    findings += check_must_match({name: installed_version(name) for name in MUST_MATCH if name != "python"})
+    try:
+        packages, faulty = asyncio.run(_scan())
+    except ImportError as error:
+        return [*findings, Finding(PROBLEM, f"the coiled client cannot be imported ({error}); install the pins")]
+    except Exception as error:  # the scan stops at the first unreadable package, as package sync would
+        return [*findings, scan_failure(error)]
+    return findings + check_pip(faulty) + check_package_sync(packages)
+
+
+def scan_failure(error: Exception) -> Finding:
+    """Name the likely culprits: distributions whose metadata has no version (the scan reads every one)."""
+    culprits = sorted(
+        str(dist.metadata.get("Name")) for dist in metadata.distributions() if not dist.metadata.get("Version")
+    )
+    hint = f"; no version in the metadata of {', '.join(culprits)}" if culprits else ""
+    return Finding(
+        PROBLEM,
+        f"coiled's environment scan fails ({type(error).__name__}: {error}), as package sync would when a "
+        f"cluster starts{hint}",
+    )
+
+
+def main() -> int:
+    """Print the report; exit 1 if anything would break on Coiled."""
+    findings = diagnose()
+    for finding in findings:
+        print(f"{finding.level:<8} {finding.message}")
+    problems = sum(finding.level == PROBLEM for finding in findings)
+    if problems:
+        print(f"doctor: {problems} problem{'s' if problems > 1 else ''} to fix before running on Coiled")
+        return 1
+    print("doctor: no problems; this environment is ready for Coiled's package sync")
+    return 0
