@@ -15,8 +15,9 @@ EVERYDAY = ["help", "env", "venv", "test", "lint", "doctor", "diagram"]
 
 
 def make(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(project)}
-    env.pop("MAKEFLAGS", None)
+    """Run the generated Makefile as a user would, not as a sub-make of the template's `make test`."""
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env["PYTHONPATH"] = str(project)
     return subprocess.run(["make", *args], cwd=project, capture_output=True, text=True, timeout=300, env=env)
 
 
