@@ -37,6 +37,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The flows against plain Dask (README "Benchmarks"): a table on stdout, build/bench/results.json
+# and docs/benchmark.png. BENCH_ARGS=--sweep measures the tuned defaults one at a time instead.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 # The README's flow diagrams: bake the defaults, draw each flow (needs Graphviz's dot).
 docs: $(STAMP)
 	rm -rf build/docs

@@ -26,11 +26,15 @@ def package_of(project: Path) -> str:
 
 
 def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:
-    """Run a baked project's own test suite with this environment's pinned packages."""
+    """Run a baked project's own test suite with this environment's pinned packages.
+
+    With no ``pytest_args`` it runs as a user's ``pytest`` does (the project's addopts:
+    one test process per core); ``"-n", "0"`` runs it in one process.
+    """
     env = {**os.environ, "PYTHONPATH": str(project)}
     env.pop("PYTEST_XDIST_WORKER", None)
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", *pytest_args],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
         cwd=project,
         env=env,
         capture_output=True,

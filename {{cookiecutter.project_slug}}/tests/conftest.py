@@ -15,8 +15,21 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def local_cluster_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever the project default, tests never try to reach Coiled."""
+    """Whatever the project default, tests never try to reach Coiled.
+
+    The cluster is a real ``distributed.LocalCluster`` with its workers as threads of
+    this process, which starts in a fraction of the time worker processes take (the
+    template's benchmark sweep measures both). Tests that ask for ``worker_processes``
+    (or ``no_leftover_processes``) get the default, process-based cluster.
+    """
     monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER", "local")
+    monkeypatch.setenv(f"{ENV_PREFIX}LOCAL_PROCESSES", "false")
+
+
+@pytest.fixture
+def worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run this test's clusters with worker processes, as users' runs do by default."""
+    monkeypatch.setenv(f"{ENV_PREFIX}LOCAL_PROCESSES", "true")
 
 
 def _cluster_processes() -> list[psutil.Process]:
@@ -32,7 +45,7 @@ def _cluster_processes() -> list[psutil.Process]:
 
 
 @pytest.fixture
-def no_leftover_processes():
+def no_leftover_processes(worker_processes: None):
     """Fail the test if a scheduler or worker process outlives the flow run."""
     yield
     _, alive = psutil.wait_procs(_cluster_processes(), timeout=10)

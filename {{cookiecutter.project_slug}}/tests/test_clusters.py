@@ -107,8 +107,15 @@ def test_every_coiled_setting_is_overridable_by_environment() -> None:
 
 
 def test_local_settings_are_overridable_by_environment() -> None:
-    kwargs = local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_N_WORKERS": "3", f"{ENV_PREFIX}LOCAL_THREADS_PER_WORKER": "2"})
-    assert (kwargs["n_workers"], kwargs["threads_per_worker"]) == (3, 2)
+    assert local_cluster_kwargs({})["processes"] is True
+    kwargs = local_cluster_kwargs(
+        {
+            f"{ENV_PREFIX}LOCAL_N_WORKERS": "3",
+            f"{ENV_PREFIX}LOCAL_THREADS_PER_WORKER": "2",
+            f"{ENV_PREFIX}LOCAL_PROCESSES": "False",
+        }
+    )
+    assert (kwargs["n_workers"], kwargs["threads_per_worker"], kwargs["processes"]) == (3, 2, False)
 
 
 @pytest.mark.parametrize(
@@ -130,6 +137,10 @@ def test_bad_coiled_override_names_the_variable(key: str, value: str, message: s
         coiled_cluster_kwargs("timeseries", {f"{ENV_PREFIX}{key}": value})
 
 
-def test_bad_local_override_names_the_variable() -> None:
-    with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}LOCAL_N_WORKERS: '0'"):
-        local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_N_WORKERS": "0"})
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("N_WORKERS", "0", "not a whole number from 1 to"), ("PROCESSES", "maybe", "not one of true, false")],
+)
+def test_bad_local_override_names_the_variable(key: str, value: str, message: str) -> None:
+    with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}LOCAL_{key}: '{value}' is {message}"):
+        local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_{key}": value})

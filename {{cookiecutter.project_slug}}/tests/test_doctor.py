@@ -1,8 +1,10 @@
-"""``python -m {{ cookiecutter.package_name }} doctor``, run as a user runs it, on this very environment.
+"""``python -m {{ cookiecutter.package_name }} doctor`` on this very environment.
 
 The report reads the real environment with the coiled client's offline scan, so these
 tests pass whether the project is installed (``pip install -e .``) or only on
-``PYTHONPATH``, and fail when this environment drifts from the pins.
+``PYTHONPATH``, and fail when this environment drifts from the pins. The clean report
+comes from the command a user runs; the broken environments are this process's with one
+folder put in front of ``sys.path`` and ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.doctor import (
     DISTRIBUTION,
     NOTE,
@@ -39,19 +42,15 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 
 
-def doctor(extra_path: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the doctor from the project folder, optionally with one more folder on PYTHONPATH."""
-    env = dict(os.environ)
-    if extra_path is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(extra_path)]))
-    return subprocess.run(
-        [sys.executable, "-m", PACKAGE, "doctor"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=PROJECT_ROOT,
-        env=env,
-    )
+def doctor_in_this_process(extra_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
+    """The doctor's exit code and report with ``extra_path`` first on sys.path and PYTHONPATH.
+
+    The doctor's ``pip check`` runs in a subprocess, which finds the folder through PYTHONPATH.
+    """
+    monkeypatch.syspath_prepend(str(extra_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(extra_path), os.environ.get("PYTHONPATH")])))
+    code = main(["doctor"])
+    return code, capsys.readouterr().out
 
 
 def is_installed() -> bool:
@@ -63,7 +62,9 @@ def is_installed() -> bool:
 
 
 def test_this_environment_has_no_problem_and_ships_the_code_once() -> None:
-    done = doctor()
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "doctor"], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("doctor: no problems")
     assert not [line for line in done.stdout.splitlines() if line.startswith(PROBLEM)]
@@ -76,14 +77,16 @@ def test_this_environment_has_no_problem_and_ships_the_code_once() -> None:
     assert expected in done.stdout
 
 
-def test_a_second_copy_of_the_package_on_sys_path_is_shipped_twice(tmp_path: Path) -> None:
+def test_a_second_copy_of_the_package_on_sys_path_is_shipped_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     """A src layout installed editable puts ``src/`` on sys.path: Coiled then uploads it besides the wheel."""
     shutil.copytree(PROJECT_ROOT / PACKAGE, tmp_path / "src" / PACKAGE)
-    done = doctor(extra_path=tmp_path / "src")
-    assert done.returncode == 1, done.stdout + done.stderr
-    [line] = [line for line in done.stdout.splitlines() if "this project's code 2 times" in line]
+    code, report = doctor_in_this_process(tmp_path / "src", monkeypatch, capsys)
+    assert code == 1, report
+    [line] = [line for line in report.splitlines() if "this project's code 2 times" in line]
     assert line.startswith(PROBLEM) and f"uploads {tmp_path / 'src'} as coiled_local_src" in line
-    assert done.stdout.splitlines()[-1] == "doctor: 1 problem to fix before running on Coiled"
+    assert report.splitlines()[-1] == "doctor: 1 problem to fix before running on Coiled"
 
 
 def write_distribution(site: Path, name: str, *metadata_lines: str) -> None:
@@ -93,23 +96,26 @@ def write_distribution(site: Path, name: str, *metadata_lines: str) -> None:
     (info / "METADATA").write_text("\n".join(["Metadata-Version: 2.1", f"Name: {name}", *metadata_lines, ""]))
 
 
-def test_broken_requirements_and_versionless_packages_are_problems(tmp_path: Path) -> None:
+def test_broken_requirements_and_versionless_packages_are_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     write_distribution(tmp_path, "needs-old-dask", "Version: 1.0", "Requires-Dist: dask==1.0")
     write_distribution(tmp_path, "no-version-given", "Version: ")
-    done = doctor(extra_path=tmp_path)
-    assert done.returncode == 1, done.stdout + done.stderr
-    problems = [line for line in done.stdout.splitlines() if line.startswith(PROBLEM)]
-    assert len(problems) == 2, done.stdout
+    code, report = doctor_in_this_process(tmp_path, monkeypatch, capsys)
+    assert code == 1, report
+    problems = [line for line in report.splitlines() if line.startswith(PROBLEM)]
+    assert len(problems) == 2, report
     assert "pip check: needs-old-dask 1.0 has requirement dask==1.0, but you have dask " in problems[0]
     assert problems[1].endswith("no version recorded for no-version-given: package sync cannot pin it on the workers")
 
 
-def test_a_package_the_scan_cannot_read_is_named_instead_of_a_traceback(tmp_path: Path) -> None:
+def test_a_package_the_scan_cannot_read_is_named_instead_of_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
     write_distribution(tmp_path, "no-version-header")
-    done = doctor(extra_path=tmp_path)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "Traceback" not in done.stderr
-    [line] = [line for line in done.stdout.splitlines() if line.startswith(PROBLEM)]
+    code, report = doctor_in_this_process(tmp_path, monkeypatch, capsys)  # an exception would fail the test
+    assert code == 1, report
+    [line] = [line for line in report.splitlines() if line.startswith(PROBLEM)]
     assert "coiled's environment scan fails (" in line
     assert line.endswith("as package sync would when a cluster starts; no version in the metadata of no-version-header")
 

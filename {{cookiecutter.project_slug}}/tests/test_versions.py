@@ -17,7 +17,8 @@ from {{ cookiecutter.package_name }}.versions import (
 
 @pytest.fixture(scope="module")
 def real_versions() -> dict:
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as cluster, Client(cluster) as client:
+    """Versions as a cluster reports them; a worker thread of this process reports the same as a worker process."""
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster, Client(cluster) as client:
         check_cluster_versions(client)  # a cluster from this environment always agrees
         return client.get_versions()
 

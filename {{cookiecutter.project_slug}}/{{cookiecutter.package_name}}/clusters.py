@@ -23,12 +23,18 @@ DEFAULT_BACKEND = "{{ cookiecutter.default_cluster }}"
 BACKEND_VAR = f"{ENV_PREFIX}CLUSTER"
 PROJECT_TAG = {{ cookiecutter.project_slug | literal }}
 
-# The embedded cluster: two single-threaded worker processes use both cores of a
-# small machine without oversubscribing them (see the template's benchmarks).
+# The embedded cluster. Chosen with the template's `make bench BENCH_ARGS=--sweep` (a year
+# of 1-second data summarized in plain Dask, median of 3, 2 cores): 2 worker processes x 1
+# thread took 7.1 s (605 MiB peak), 1 worker process x 2 threads 9.6 s (430 MiB), and
+# processes=false (workers as threads of the flow's own process) 7.6 s (259 MiB), with the
+# GIL and any crash shared with the flow. A threads-only cluster starts in 0.05 s instead
+# of ~1 s, which is why the tests use it.
 LOCAL_DEFAULTS = {
     "n_workers": "2",  # {{ cookiecutter.package_name | upper }}_LOCAL_N_WORKERS
     "threads_per_worker": "1",  # {{ cookiecutter.package_name | upper }}_LOCAL_THREADS_PER_WORKER
+    "processes": "true",  # {{ cookiecutter.package_name | upper }}_LOCAL_PROCESSES (true or false)
 }
+FLAGS = {"true": True, "false": False}
 
 # Answers given when the project was generated, plus two settings without a prompt.
 # Empty means "Coiled's own default".
@@ -112,7 +118,7 @@ def local_cluster_kwargs(environ: Mapping[str, str]) -> dict[str, Any]:
     return {
         "n_workers": _count(settings, "n_workers", "LOCAL", upper=64),
         "threads_per_worker": _count(settings, "threads_per_worker", "LOCAL", upper=64),
-        "processes": True,
+        "processes": _flag(settings, "processes", "LOCAL"),
         # ":0" picks a free port, so a second run or a notebook's cluster never clashes.
         "dashboard_address": ":0",
     }
@@ -165,6 +171,13 @@ def _count(settings: Mapping[str, str], key: str, group: str, upper: int) -> int
     if not raw.isdigit() or not 1 <= int(raw) <= upper:
         raise ClusterConfigError(f"{_var(group, key)}: {raw!r} is not a whole number from 1 to {upper}")
     return int(raw)
+
+
+def _flag(settings: Mapping[str, str], key: str, group: str) -> bool:
+    raw = settings[key].lower()
+    if raw not in FLAGS:
+        raise ClusterConfigError(f"{_var(group, key)}: {settings[key]!r} is not one of {', '.join(FLAGS)}")
+    return FLAGS[raw]
 
 
 def _memory(settings: Mapping[str, str], key: str) -> None:

@@ -1,0 +1,181 @@
+"""One measurement in a fresh process: ``python -m bench.probe PACKAGE CASE JSON``.
+
+The parent samples this process tree's memory while it runs; the figures come back
+as one ``BENCH-RESULT <json>`` line on stdout (Prefect logs share stdout). Every
+computation is built from the baked package's own functions, so the flow and its
+plain-Dask baseline compute exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import sys
+from collections.abc import Callable
+from importlib import import_module
+from time import perf_counter, sleep
+from typing import Any
+
+RESULT_PREFIX = "BENCH-RESULT "
+
+
+def _module(package: str, name: str) -> Any:
+    return import_module(f"{package}.{name}")
+
+
+def _frame_payload(summary: Any, seconds: float) -> dict[str, Any]:
+    return {"seconds": seconds, "rows": int(summary["id_count"].sum()), "summary": summary.to_dict("split")}
+
+
+def timeseries_flow(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``timeseries`` flow end to end, as ``python -m <package> run`` runs it.
+
+    Its module is imported before the clock starts, as on the plain-Dask side: imports
+    are the same for both, and a long-lived process pays them once.
+    """
+    runner = _module(package, "runner")
+    _module(package, "flows.timeseries")
+    start = perf_counter()
+    outcome = runner.run_flow("timeseries", "local", spec["parameters"])
+    seconds = perf_counter() - start
+    if outcome.failure:
+        raise SystemExit(f"timeseries flow failed: {outcome.failure}")
+    return _frame_payload(outcome.result, seconds)
+
+
+def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The same load and groupby in plain Dask, on a cluster from the same spec."""
+    from distributed import Client
+
+    ts = _module(package, "flows.timeseries")
+    window = _module(package, "parameters").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    start = perf_counter()
+    cluster_spec = _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME)
+    with cluster_spec.start() as cluster, Client(cluster) as client:
+        summary = ts.tidy(client.compute(ts.summary_graph(ts.load_timeseries(window))).result())
+    return _frame_payload(summary, perf_counter() - start)
+
+
+def _each(function: Callable[[int], int], batch: list[int]) -> list[int]:
+    return [function(x) for x in batch]
+
+
+def _pairwise(function: Callable[[int, int], int], xs: list[int], ys: list[int]) -> list[int]:
+    return list(map(function, xs, ys))
+
+
+def _total(batches: list[list[int]]) -> int:
+    return sum(sum(batch) for batch in batches)
+
+
+def mapped_dask(mapped: Any, address: str, n: int, batch_size: int) -> int:
+    """The flow's graph in plain ``dask.delayed``: split, inc and double per batch, add, sum."""
+    from dask import delayed
+    from distributed import Client
+
+    batches = mapped.batches_of(n, batch_size)
+    incs = [delayed(_each)(mapped.inc, batch) for batch in batches]
+    doubles = [delayed(_each)(mapped.double, batch) for batch in batches]
+    adds = [delayed(_pairwise)(mapped.add, xs, ys) for xs, ys in zip(incs, doubles)]
+    with Client(address) as client:
+        return client.compute(delayed(_total)(adds)).result()
+
+
+def mapped_flow(mapped: Any, address: str, n: int, batch_size: int) -> int:
+    """The ``inc-double-add-sum`` flow through Prefect's DaskExecutor on the same cluster."""
+    from prefect.executors import DaskExecutor
+
+    state = mapped.flow.run(parameters={"n": n, "batch_size": batch_size}, executor=DaskExecutor(address=address))
+    if not state.is_successful():
+        raise SystemExit(f"inc-double-add-sum failed: {state.message}")
+    return state.result[mapped.RESULT_TASK].result
+
+
+def _scheduler_tasks(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def settle(address: str, limit: float = 120.0) -> None:
+    """Wait until the scheduler has forgotten the last run's tasks, then collect garbage.
+
+    Releasing 30,000 keys takes seconds; without this the next variant pays for it.
+    """
+    from distributed import Client
+
+    with Client(address) as client:
+        deadline = perf_counter() + limit
+        while client.run_on_scheduler(_scheduler_tasks) and perf_counter() < deadline:
+            sleep(0.1)
+        client.run(gc.collect)
+    gc.collect()  # the scheduler lives in this process
+
+
+def mapped_variants(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Time each variant ``repeats`` times on one cluster, rotating their order each round."""
+    mapped = _module(package, "flows.inc_double_add_sum")
+    n, batched = spec["n"], spec["batch_size"]
+    variants = {
+        "dask": (mapped_dask, 1),
+        "flow": (mapped_flow, 1),
+        "dask_batched": (mapped_dask, batched),
+        "flow_batched": (mapped_flow, batched),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in variants}
+    with _module(package, "clusters").cluster_spec("local", mapped.FLOW_NAME).start() as cluster:
+        for run, batch_size in variants.values():  # untimed: workers import what each variant needs
+            run(mapped, cluster.scheduler_address, min(n, 10), batch_size)
+        for round_ in range(spec["repeats"]):
+            names = list(variants)
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                run, batch_size = variants[name]
+                start = perf_counter()
+                total = run(mapped, cluster.scheduler_address, n, batch_size)
+                seconds[name].append(perf_counter() - start)
+                if total != mapped.expected_total(n):
+                    raise SystemExit(f"{name} computed {total}, expected {mapped.expected_total(n)}")
+                settle(cluster.scheduler_address)
+    return {"seconds": seconds}
+
+
+def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Plain-Dask summary under one tuning variant, timed once on a warmed-up cluster.
+
+    The cluster's start (until its client connects) is timed on its own.
+
+    The layout arrives through the project's LOCAL_* variables, set by the parent.
+    """
+    from distributed import Client
+
+    ts = _module(package, "flows.timeseries")
+    window = _module(package, "parameters").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    started = perf_counter()
+    with _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME).start() as cluster, Client(cluster) as client:
+        start_s = perf_counter() - started
+        client.compute(ts.summary_graph(ts.load_timeseries(window).partitions[:1])).result()  # workers import
+        start = perf_counter()
+        frame = ts.load_timeseries(window)
+        if spec["persist"]:
+            frame = client.persist(frame)
+        client.compute(frame.groupby("name").agg(ts.AGGREGATIONS, split_out=spec["split_out"])).result()
+        return {"seconds": perf_counter() - start, "start_s": start_s}
+
+
+CASES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "timeseries-flow": timeseries_flow,
+    "timeseries-dask": timeseries_dask,
+    "mapped": mapped_variants,
+    "sweep": sweep_variant,
+}
+
+
+def main(argv: list[str]) -> int:
+    package, case, spec = argv[0], argv[1], json.loads(argv[2])
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    payload = CASES[case](package, spec)
+    print(RESULT_PREFIX + json.dumps(payload), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
