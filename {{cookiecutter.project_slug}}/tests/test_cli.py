@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -67,11 +66,10 @@ def test_timeseries_runs_from_the_command_line() -> None:
 
 
 def test_bad_parameter_exits_2_before_any_cluster_starts(capsys, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="prefect")
+    caplog.set_level("INFO", logger="prefect")
     assert main(["run", "timeseries", "--param", "freq=1H"]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
-        "error: freq: '1H' is not a frequency pandas accepts"
-    )
+    last_line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last_line.startswith("error: freq: '1H' is not a frequency pandas accepts")
     assert "dashboard=" not in caplog.text
 {%- endif %}
 
