@@ -273,7 +273,7 @@ def test_retry_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 BAD_PARAMETERS = [
 {%- if cookiecutter.executor != "DaskExecutor" %}
     ("timeseries", ["--param", "freq=1H"], "freq: '1H' is not a frequency pandas accepts"),
-    ("timeseries", ["--param", "end=2000-01-01T06:00"], "partition_freq: '1D' is longer than the range"),
+    ("timeseries", ["--param", "end=2000-01-01T02:00"], "partition_freq: 'auto' finds none of 6D,"),
 {%- endif %}
 {%- if cookiecutter.executor != "LocalExecutor" %}
     ("inc-double-add-sum", ["--param", "n=-1"], "n: -1 is not a whole number >= 0"),

@@ -25,10 +25,11 @@ PROJECT_TAG = {{ cookiecutter.project_slug | literal }}
 
 # The embedded cluster. Chosen with the template's `make bench BENCH_ARGS=--sweep` (a year
 # of 1-second data summarized in plain Dask, median of 3, 2 cores): 2 worker processes x 1
-# thread took 7.1 s (605 MiB peak), 1 worker process x 2 threads 9.6 s (430 MiB), and
-# processes=false (workers as threads of the flow's own process) 7.6 s (259 MiB), with the
-# GIL and any crash shared with the flow. A threads-only cluster starts in 0.05 s instead
-# of ~1 s, which is why the tests use it.
+# thread took 4.1 s (756 MiB peak), 1 process x 2 threads 4.9 s (538 MiB). Workers as
+# threads of the flow's own process (processes=false) took 4.0 s (416 MiB) and start in
+# 0.02 s instead of 0.35 s, but share the GIL and any crash with the flow, and have no
+# nanny to restart a worker or hold it to a memory limit; worker processes behave like
+# Coiled's machines. The generated tests use threads where that difference is not tested.
 LOCAL_DEFAULTS = {
     "n_workers": "2",  # {{ cookiecutter.package_name | upper }}_LOCAL_N_WORKERS
     "threads_per_worker": "1",  # {{ cookiecutter.package_name | upper }}_LOCAL_THREADS_PER_WORKER
