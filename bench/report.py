@@ -119,6 +119,11 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
         xscale="log", xlabel="rows (1-second data)", ylabel="wall time / plain Dask", title="timeseries, end to end"
     )
     left.set_ylim(bottom=0)
+    # after the log scale is set, which resets the ticks
+    left.set_xticks(
+        [row["rows"] for row in series], [f"{row['size']}\n{row['rows'] / 1e6:.1f}M rows" for row in series]
+    )
+    left.xaxis.set_minor_formatter(NullFormatter())
 
     mapped = results["mapped"]
     elements = [row["n"] for row in mapped]
