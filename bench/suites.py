@@ -33,7 +33,9 @@ def _same_summary(first: dict[str, Any], second: dict[str, Any]) -> bool:
 
 
 def timeseries(project: Path, package: str, profile: Profile, say: Progress) -> list[dict[str, Any]]:
-    """The flow end to end against plain Dask; each side in its own process, alternating."""
+    """The flow against plain Dask: end to end, each side in its own process with its own
+    cluster, alternating; then both in turn on one warm cluster, which leaves Prefect's
+    own cost (the cluster start and close are in neither)."""
     rows = []
     for label, parameters in profile.timeseries:
         runs: dict[str, list[Any]] = {"flow": [], "dask": []}
@@ -44,6 +46,13 @@ def timeseries(project: Path, package: str, profile: Profile, say: Progress) -> 
             if not _same_summary(flow["summary"], dask["summary"]):
                 raise RuntimeError(f"timeseries {label}: the flow and plain Dask computed different summaries")
             say(f"timeseries {label} round {round_ + 1}: flow {flow['seconds']:.2f} s, dask {dask['seconds']:.2f} s")
+        shared = probe(project, package, "timeseries-shared", {"parameters": parameters, "repeats": profile.repeats})
+        if not _same_summary(*shared.payload["summaries"].values()):
+            raise RuntimeError(
+                f"timeseries {label} on one cluster: the flow and plain Dask computed different summaries"
+            )
+        warm = {side: median(values) for side, values in shared.payload["seconds"].items()}
+        say(f"timeseries {label} on one warm cluster: flow {warm['flow']:.2f} s, dask {warm['dask']:.2f} s")
         seconds = {side: median(p.payload["seconds"] for p in probed) for side, probed in runs.items()}
         peak = {side: median(p.peak_bytes for p in probed) / MIB for side, probed in runs.items()}
         count = runs["flow"][0].payload["rows"]
@@ -60,6 +69,10 @@ def timeseries(project: Path, package: str, profile: Profile, say: Progress) -> 
                 "dask_rows_per_s": count / seconds["dask"],
                 "flow_peak_mib": peak["flow"],
                 "dask_peak_mib": peak["dask"],
+                "warm_flow_s": warm["flow"],
+                "warm_dask_s": warm["dask"],
+                "warm_ratio": warm["flow"] / warm["dask"],
+                "warm_runs": shared.payload["seconds"],
             }
         )
     return rows

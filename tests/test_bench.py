@@ -38,6 +38,8 @@ def test_toy_benchmark_measures_all_three_and_draws_the_chart(tmp_path: Path) ->
     assert series["rows"] == 24 * 60 * 60  # one day of one-second data, counted by both sides
     assert {"flow_s", "dask_s", "ratio", "flow_rows_per_s", "flow_peak_mib", "dask_peak_mib"} <= set(series)
     assert series["flow_peak_mib"] > 100 and series["dask_peak_mib"] > 100  # a real process tree was sampled
+    assert {"warm_flow_s", "warm_dask_s", "warm_ratio"} <= set(series)
+    assert all(len(runs) == results["repeats"] for runs in series["warm_runs"].values())
     [mapped] = results["mapped"]
     assert (mapped["n"], mapped["batch_size"]) == (10, 1)
     assert {"dask_s", "flow_s", "dask_batched_s", "flow_batched_s", "overhead_ms_per_element"} <= set(mapped)
@@ -45,7 +47,10 @@ def test_toy_benchmark_measures_all_three_and_draws_the_chart(tmp_path: Path) ->
     assert len(results["machine"]["load_before"]) == 3 and len(results["machine"]["load_after"]) == 3
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (
-        "| timeseries | rows |" in done.stdout and "| elements |" in done.stdout and "| time to green |" in done.stdout
+        "| timeseries | rows |" in done.stdout
+        and "| timeseries, one warm cluster |" in done.stdout
+        and "| elements |" in done.stdout
+        and "| time to green |" in done.stdout
     )
 
 
