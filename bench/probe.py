@@ -28,6 +28,25 @@ def _frame_payload(summary: Any, seconds: float) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(summary["id_count"].sum()), "summary": summary.to_dict("split")}
 
 
+def rotated(names: list[str], round_: int) -> list[str]:
+    """``names`` in the order of one round: each round starts one further along, so no side always goes first."""
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
+
+
+def _flow_summary(runner: Any, parameters: dict[str, Any]) -> Any:
+    """The ``timeseries`` flow's summary, as ``python -m <package> run`` computes it."""
+    outcome = runner.run_flow("timeseries", "local", parameters)
+    if outcome.failure:
+        raise SystemExit(f"timeseries flow failed: {outcome.failure}")
+    return outcome.result
+
+
+def _warm_up(ts: Any, window: Any, client: Any) -> None:
+    """One partition's summary, untimed, so the workers have imported what the summary needs."""
+    client.compute(ts.summary_graph(ts.load_timeseries(window).partitions[:1])).result()
+
+
 def timeseries_flow(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     """The ``timeseries`` flow end to end, as ``python -m <package> run`` runs it.
 
@@ -37,11 +56,8 @@ def timeseries_flow(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     runner = _module(package, "runner")
     _module(package, "flows.timeseries")
     start = perf_counter()
-    outcome = runner.run_flow("timeseries", "local", spec["parameters"])
-    seconds = perf_counter() - start
-    if outcome.failure:
-        raise SystemExit(f"timeseries flow failed: {outcome.failure}")
-    return _frame_payload(outcome.result, seconds)
+    summary = _flow_summary(runner, spec["parameters"])
+    return _frame_payload(summary, perf_counter() - start)
 
 
 def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +69,7 @@ def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     start = perf_counter()
     cluster_spec = _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME)
     with cluster_spec.start() as cluster, Client(cluster) as client:
-        summary = ts.tidy(client.compute(ts.summary_graph(ts.load_timeseries(window))).result())
+        summary = ts.summarize_frame(ts.load_timeseries(window), client)
     return _frame_payload(summary, perf_counter() - start)
 
 
@@ -89,17 +105,14 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
         ts.cluster_spec = lambda backend, flow_name: lent
-        client.compute(ts.summary_graph(ts.load_timeseries(window).partitions[:1])).result()  # workers import
+        _warm_up(ts, window, client)
         for round_ in range(spec["repeats"]):
-            for side in ("flow", "dask") if round_ % 2 == 0 else ("dask", "flow"):
+            for side in rotated(list(seconds), round_):
                 start = perf_counter()
                 if side == "flow":
-                    outcome = runner.run_flow("timeseries", "local", spec["parameters"])
-                    if outcome.failure:
-                        raise SystemExit(f"timeseries flow failed: {outcome.failure}")
-                    summaries[side] = outcome.result
+                    summaries[side] = _flow_summary(runner, spec["parameters"])
                 else:
-                    summaries[side] = ts.tidy(client.compute(ts.summary_graph(ts.load_timeseries(window))).result())
+                    summaries[side] = ts.summarize_frame(ts.load_timeseries(window), client)
                 seconds[side].append(perf_counter() - start)
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
@@ -174,8 +187,7 @@ def mapped_variants(package: str, spec: dict[str, Any]) -> dict[str, Any]:
         for run, batch_size in variants.values():  # untimed: workers import what each variant needs
             run(mapped, cluster.scheduler_address, min(n, 10), batch_size)
         for round_ in range(spec["repeats"]):
-            names = list(variants)
-            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            for name in rotated(list(variants), round_):
                 run, batch_size = variants[name]
                 start = perf_counter()
                 total = run(mapped, cluster.scheduler_address, n, batch_size)
@@ -189,9 +201,8 @@ def mapped_variants(package: str, spec: dict[str, Any]) -> dict[str, Any]:
 def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Plain-Dask summary under one tuning variant, timed once on a warmed-up cluster.
 
-    The cluster's start (until its client connects) is timed on its own.
-
-    The layout arrives through the project's LOCAL_* variables, set by the parent.
+    The cluster's start (until its client connects) is timed on its own. The layout
+    arrives through the project's LOCAL_* variables, set by the parent.
     """
     from distributed import Client
 
@@ -200,7 +211,7 @@ def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     started = perf_counter()
     with _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME).start() as cluster, Client(cluster) as client:
         start_s = perf_counter() - started
-        client.compute(ts.summary_graph(ts.load_timeseries(window).partitions[:1])).result()  # workers import
+        _warm_up(ts, window, client)
         start = perf_counter()
         frame = ts.load_timeseries(window)
         if spec["persist"]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench.children import TEMPLATE_ROOT, probe
+from bench.probe import rotated
 from bench.profiles import Profile, batch_size_for
 
 sys.path.insert(0, str(TEMPLATE_ROOT / "tests"))
@@ -40,7 +41,7 @@ def timeseries(project: Path, package: str, profile: Profile, say: Progress) -> 
     for label, parameters in profile.timeseries:
         runs: dict[str, list[Any]] = {"flow": [], "dask": []}
         for round_ in range(profile.repeats):
-            for side in ("flow", "dask") if round_ % 2 == 0 else ("dask", "flow"):
+            for side in rotated(list(runs), round_):
                 runs[side].append(probe(project, package, f"timeseries-{side}", {"parameters": parameters}))
             flow, dask = runs["flow"][-1].payload, runs["dask"][-1].payload
             if not _same_summary(flow["summary"], dask["summary"]):
@@ -142,8 +143,7 @@ def sweep(
     variants = {label: settings for label, settings in variants.items() if label == "defaults" or settings != baseline}
     runs: dict[str, list[Any]] = {label: [] for label in variants}
     for round_ in range(profile.repeats):
-        labels = list(variants)
-        for label in labels[round_ % len(labels) :] + labels[: round_ % len(labels)]:
+        for label in rotated(list(variants), round_):
             settings = variants[label]
             env = {f"{package.upper()}_LOCAL_{key.upper()}": value for key, value in settings["layout"].items()}
             runs[label].append(probe(project, package, "sweep", _sweep_spec(profile, settings), env))
