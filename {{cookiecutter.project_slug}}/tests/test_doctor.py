@@ -42,15 +42,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 
 
-def doctor_in_this_process(extra_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str]:
-    """The doctor's exit code and report with ``extra_path`` first on sys.path and PYTHONPATH.
+def doctor_in_this_process(extra_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[int, str, str]:
+    """The doctor's exit code, report and error output with ``extra_path`` first on sys.path and PYTHONPATH.
 
     The doctor's ``pip check`` runs in a subprocess, which finds the folder through PYTHONPATH.
     """
     monkeypatch.syspath_prepend(str(extra_path))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(extra_path), os.environ.get("PYTHONPATH")])))
     code = main(["doctor"])
-    return code, capsys.readouterr().out
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def is_installed() -> bool:
@@ -82,7 +83,7 @@ def test_a_second_copy_of_the_package_on_sys_path_is_shipped_twice(
 ) -> None:
     """A src layout installed editable puts ``src/`` on sys.path: Coiled then uploads it besides the wheel."""
     shutil.copytree(PROJECT_ROOT / PACKAGE, tmp_path / "src" / PACKAGE)
-    code, report = doctor_in_this_process(tmp_path / "src", monkeypatch, capsys)
+    code, report, _ = doctor_in_this_process(tmp_path / "src", monkeypatch, capsys)
     assert code == 1, report
     [line] = [line for line in report.splitlines() if "this project's code 2 times" in line]
     assert line.startswith(PROBLEM) and f"uploads {tmp_path / 'src'} as coiled_local_src" in line
@@ -101,7 +102,7 @@ def test_broken_requirements_and_versionless_packages_are_problems(
 ) -> None:
     write_distribution(tmp_path, "needs-old-dask", "Version: 1.0", "Requires-Dist: dask==1.0")
     write_distribution(tmp_path, "no-version-given", "Version: ")
-    code, report = doctor_in_this_process(tmp_path, monkeypatch, capsys)
+    code, report, _ = doctor_in_this_process(tmp_path, monkeypatch, capsys)
     assert code == 1, report
     problems = [line for line in report.splitlines() if line.startswith(PROBLEM)]
     assert len(problems) == 2, report
@@ -113,8 +114,9 @@ def test_a_package_the_scan_cannot_read_is_named_instead_of_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     write_distribution(tmp_path, "no-version-header")
-    code, report = doctor_in_this_process(tmp_path, monkeypatch, capsys)  # an exception would fail the test
+    code, report, errors = doctor_in_this_process(tmp_path, monkeypatch, capsys)
     assert code == 1, report
+    assert "Traceback" not in errors
     [line] = [line for line in report.splitlines() if line.startswith(PROBLEM)]
     assert "coiled's environment scan fails (" in line
     assert line.endswith("as package sync would when a cluster starts; no version in the metadata of no-version-header")
