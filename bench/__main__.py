@@ -57,10 +57,10 @@ def _bake_default(out: Path) -> tuple[Path, str]:
 def _project_defaults(project: Path, package: str, profile: Profile) -> dict[str, Any]:
     """The tuned defaults as the baked project has them: the sweep's starting point."""
     sys.path.insert(0, str(project))
-    clusters = import_module(f"{package}.clusters")
+    settings = import_module(f"{package}.settings")
     timeseries = import_module(f"{package}.flows.timeseries")
     return {
-        "layout": dict(clusters.LOCAL_DEFAULTS),
+        "layout": dict(settings.LOCAL_DEFAULTS),
         "partition_freq": profile.sweep_window.get("partition_freq", timeseries.DEFAULTS["partition_freq"]),
         "split_out": timeseries.SPLIT_OUT,
         "persist": False,  # the flow computes straight from the lazy frame

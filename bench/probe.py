@@ -53,7 +53,7 @@ def timeseries_flow(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     Its module is imported before the clock starts, as on the plain-Dask side: imports
     are the same for both, and a long-lived process pays them once.
     """
-    runner = _module(package, "runner")
+    runner = _module(package, "plumbing.runner")
     _module(package, "flows.timeseries")
     start = perf_counter()
     summary = _flow_summary(runner, spec["parameters"])
@@ -65,9 +65,9 @@ def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "parameters").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
     start = perf_counter()
-    cluster_spec = _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME)
+    cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with cluster_spec.start() as cluster, Client(cluster) as client:
         summary = ts.summarize_frame(ts.load_timeseries(window), client)
     return _frame_payload(summary, perf_counter() - start)
@@ -97,14 +97,14 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
 
     from distributed import Client
 
-    ts, runner = _module(package, "flows.timeseries"), _module(package, "runner")
-    window = _module(package, "parameters").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
+    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
     seconds: dict[str, list[float]] = {"flow": [], "dask": []}
     summaries: dict[str, Any] = {}
-    owned = _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME)
+    owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
-        ts.cluster_spec = lambda backend, flow_name: lent
+        _module(package, "plumbing.resource").cluster_spec = lambda backend, flow_name: lent
         _warm_up(ts, window, client)
         for round_ in range(spec["repeats"]):
             for side in rotated(list(seconds), round_):
@@ -150,7 +150,7 @@ def mapped_flow(mapped: Any, address: str, n: int, batch_size: int) -> int:
     state = mapped.flow.run(parameters={"n": n, "batch_size": batch_size}, executor=DaskExecutor(address=address))
     if not state.is_successful():
         raise SystemExit(f"inc-double-add-sum failed: {state.message}")
-    return state.result[mapped.RESULT_TASK].result
+    return state.result[mapped.FLOW.result].result
 
 
 def _scheduler_tasks(dask_scheduler: Any) -> int:
@@ -183,7 +183,7 @@ def mapped_variants(package: str, spec: dict[str, Any]) -> dict[str, Any]:
         "flow_batched": (mapped_flow, batched),
     }
     seconds: dict[str, list[float]] = {name: [] for name in variants}
-    with _module(package, "clusters").cluster_spec("local", mapped.FLOW_NAME).start() as cluster:
+    with _module(package, "plumbing.clusters").cluster_spec("local", mapped.FLOW.name).start() as cluster:
         for run, batch_size in variants.values():  # untimed: workers import what each variant needs
             run(mapped, cluster.scheduler_address, min(n, 10), batch_size)
         for round_ in range(spec["repeats"]):
@@ -207,9 +207,12 @@ def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "parameters").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
     started = perf_counter()
-    with _module(package, "clusters").cluster_spec("local", ts.FLOW_NAME).start() as cluster, Client(cluster) as client:
+    with (
+        _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name).start() as cluster,
+        Client(cluster) as client,
+    ):
         start_s = perf_counter() - started
         _warm_up(ts, window, client)
         start = perf_counter()

@@ -25,20 +25,9 @@ def remove_empty_folders(root: Path) -> None:
             folder.rmdir()
 
 
-def flows(answers: dict) -> list[str]:
-    """The example flows the ``executor`` answer generated, in the CLI's order."""
-    executor = answers["executor"]
-    names = []
-    if executor != "DaskExecutor":
-        names.append("timeseries")
-    if executor != "LocalExecutor":
-        names.append("inc-double-add-sum")
-    return names
-
-
 def next_steps(answers: dict, project_dir: Path) -> str:
     slug, package, python = answers["project_slug"], answers["package_name"], answers["python_version"]
-    names = flows(answers)
+    names = answers["_example_flows"][answers["executor"]]
     return "\n".join(
         [
             f"Created {slug}. Next steps:",

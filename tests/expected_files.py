@@ -2,50 +2,60 @@
 
 from __future__ import annotations
 
+from bakery import CONTEXT
+
+# The one table of which example flows each ``executor`` answer generates.
+EXAMPLE_FLOWS: dict[str, list[str]] = CONTEXT["_example_flows"]
+# What an example flow brings besides its module and its result tests.
+FLOW_HELPERS = {"timeseries": ["timeseries_window.py"]}
+PLUMBING = [
+    "__init__.py",
+    "cli.py",
+    "cluster_flow.py",
+    "clusters.py",
+    "contract.py",
+    "diagram.py",
+    "doctor.py",
+    "executor.py",
+    "registry.py",
+    "resource.py",
+    "retry.py",
+    "runlog.py",
+    "runner.py",
+    "session.py",
+    "versions.py",
+]
+
 
 def expected_files(answers: dict[str, str], package: str) -> set[str]:
-    executor = answers["executor"]
-    local_flow = executor in ("both", "LocalExecutor")
-    dask_flow = executor in ("both", "DaskExecutor")
     files = {
         ".gitignore",
         ".pre-commit-config.yaml",
         "Makefile",
         "README.md",
+        "docs/design.md",
         "environment.yml",
         "pyproject.toml",
         f"{package}/__init__.py",
         f"{package}/__main__.py",
-        f"{package}/cli.py",
-        f"{package}/clusters.py",
-        f"{package}/diagram.py",
-        f"{package}/doctor.py",
+        f"{package}/settings.py",
         f"{package}/flows/__init__.py",
-        f"{package}/retry.py",
-        f"{package}/runlog.py",
-        f"{package}/runner.py",
-        f"{package}/session.py",
-        f"{package}/versions.py",
+        *(f"{package}/plumbing/{name}" for name in PLUMBING),
         "tests/conftest.py",
+        "tests/flowkit.py",
+        "tests/held_open.py",
         "tests/test_cli.py",
         "tests/test_clusters.py",
+        "tests/test_contract.py",
         "tests/test_diagram.py",
         "tests/test_doctor.py",
         "tests/test_failures.py",
         "tests/test_versions.py",
     }
-    if local_flow:
-        files |= {
-            f"{package}/flows/timeseries.py",
-            f"{package}/parameters.py",
-            "tests/test_timeseries.py",
-        }
-    if dask_flow:
-        files |= {
-            f"{package}/flows/inc_double_add_sum.py",
-            f"{package}/executor.py",
-            "tests/test_inc_double_add_sum.py",
-        }
+    for flow in expected_flows(answers["executor"]):
+        module = flow.replace("-", "_")
+        files |= {f"{package}/flows/{module}.py", f"tests/test_{module}.py"}
+        files |= {f"{package}/flows/{helper}" for helper in FLOW_HELPERS.get(flow, [])}
     if answers["github_actions"] == "yes":
         files |= {".github/workflows/ci.yml", ".github/workflows/coiled.yml"}
     if answers["license"] != "none":
@@ -54,10 +64,5 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
 
 
 def expected_flows(executor: str) -> list[str]:
-    """The flow names a bake registers, in the order the Makefile and the workflows list them."""
-    flows = []
-    if executor != "DaskExecutor":
-        flows.append("timeseries")
-    if executor != "LocalExecutor":
-        flows.append("inc-double-add-sum")
-    return flows
+    """The example flows a bake generates, in the order the table lists them."""
+    return list(EXAMPLE_FLOWS[executor])

@@ -100,9 +100,9 @@ def test_a_src_like_folder_on_sys_path_ships_the_code_twice(python_env: PythonEn
 CONNECT = """
 import logging, subprocess, sys
 from distributed import LocalCluster
-from {package}.clusters import ClusterSpec
-from {package}.session import ClusterSession
-from {package}.versions import VersionMismatchError
+from {package}.plumbing.clusters import ClusterSpec
+from {package}.plumbing.session import ClusterSession
+from {package}.plumbing.versions import VersionMismatchError
 
 workers = []
 

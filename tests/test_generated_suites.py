@@ -1,16 +1,76 @@
-"""The generated project's own tests pass right after baking, for each executor.
+"""The generated project's own tests pass right after baking, and after a user adds or removes flows.
+
+A user's next step is replacing the examples with their own flows, so each bake here
+gets the flow the generated README's "Write your own flow" shows, copied out of the
+README as written, and the whole generated suite must then pass and cover it: the
+generic tests (a failure injected into every task, retries, Ctrl-C, the command line,
+``prefect run -p``) run for the new flow with no other file edited.
 
 The default bake's suite runs in tests/test_environments.py, inside a fresh venv per
-Python and the way a user runs it (one test process per core). Here the other
-executors' suites run in one process each (``-n 0``), since this suite already keeps
-every core busy; that also proves the generated tests need no particular order or
-parallelism.
+Python and the way a user runs it (one test process per core). Here the suites run in
+one process each (``-n 0``), since this suite already keeps every core busy; that also
+proves the generated tests need no particular order or parallelism.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from bakery import bake, run_generated_tests
+from bakery import bake, package_of, run_generated_tests
+from expected_files import FLOW_HELPERS, expected_flows
+
+NEW_FLOW = "squares"
+# What the generic tests run for every flow; each must have run for the new one.
+GENERIC = [
+    "test_failures.py::test_a_failing_task_fails_the_flow_names_itself_and_closes_the_cluster[squares:",
+    "test_failures.py::test_a_transient_failure_is_retried_on_the_same_cluster[squares:",
+    "test_failures.py::test_prefect_run_rejects_bad_parameters_before_any_cluster[squares]",
+    "test_failures.py::test_ctrl_c_closes_the_cluster_and_exits_non_zero[squares]",
+    "test_cli.py::test_each_flow_runs_from_the_command_line_and_prints_its_result_once[squares]",
+    "test_cli.py::test_a_failing_task_exits_1_naming_the_task[squares]",
+    "test_cli.py::test_each_flow_file_runs_with_prefect_run[squares]",
+    "test_squares.py::test_squares_add_up",
+]
+
+
+def readme_files(project: Path) -> dict[str, str]:
+    """The files that the README's "Write your own flow" shows, by the path named just before each block."""
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Write your own flow\n", 1)[1].split("\n## ", 1)[0]
+    return dict(re.findall(r"`([\w/.]+\.py)`:\n\n```python\n(.*?)```", section, re.DOTALL))
+
+
+def add_the_readme_flow(project: Path) -> None:
+    files = readme_files(project)
+    assert sorted(files) == sorted([f"{package_of(project)}/flows/{NEW_FLOW}.py", f"tests/test_{NEW_FLOW}.py"])
+    for relative, text in files.items():
+        assert not (project / relative).exists()
+        (project / relative).write_text(text, encoding="utf-8")
+
+
+def delete_the_examples(project: Path, executor: str) -> None:
+    package = package_of(project)
+    for flow in expected_flows(executor):
+        module = flow.replace("-", "_")
+        for helper in [f"{module}.py", *FLOW_HELPERS.get(flow, [])]:
+            (project / package / "flows" / helper).unlink()
+        (project / "tests" / f"test_{module}.py").unlink()
+
+
+def passed_tests(output: str) -> list[str]:
+    return [line.split(" PASSED")[0] for line in output.splitlines() if " PASSED" in line]
+
+
+def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    passed = passed_tests(done.stdout)
+    missing = [test for test in GENERIC if not any(NEW_FLOW in name and test in name for name in passed)]
+    assert not missing, f"generic tests that did not run for {NEW_FLOW}: {missing}"
 
 
 @pytest.mark.slow
@@ -19,8 +79,37 @@ from bakery import bake, run_generated_tests
     [{"executor": "LocalExecutor"}, {"executor": "DaskExecutor", "default_cluster": "coiled"}],
     ids=["LocalExecutor", "DaskExecutor-coiled-default"],
 )
-def test_generated_suite_passes(answers: dict, tmp_path) -> None:
+def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(answers: dict, tmp_path) -> None:
     project = bake(tmp_path, **answers)
-    done = run_generated_tests(project, "-n", "0")
-    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-2000:]
-    assert " passed" in done.stdout and " failed" not in done.stdout
+    add_the_readme_flow(project)
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-v"))
+
+
+@pytest.mark.slow
+def test_a_project_without_the_examples_runs_its_own_flow_everywhere(tmp_path) -> None:
+    project = bake(tmp_path)
+    delete_the_examples(project, "both")
+    add_the_readme_flow(project)
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-v"))
+
+    env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env["PYTHONPATH"] = str(project)
+    made = subprocess.run(
+        ["make", "run", f"FLOW={NEW_FLOW}", "CLUSTER=local", f"PYTHON={sys.executable}", "PARAMS=--param n=4"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert made.stdout.splitlines()[-2:] == [f"{NEW_FLOW}: Success", "14"]
+    listed = subprocess.run(
+        [sys.executable, "-m", package_of(project), "flows"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert [line for line in listed.stdout.splitlines() if not line.startswith(" ")] == [NEW_FLOW]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from {{ cookiecutter.package_name }} import ENV_PREFIX
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 # Set before the flow modules are imported: their tasks read the retry delay then.
 os.environ.setdefault(f"{ENV_PREFIX}RETRY_DELAY_SECONDS", "0")

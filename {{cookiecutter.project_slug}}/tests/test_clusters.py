@@ -6,8 +6,7 @@ import inspect
 
 import pytest
 
-from {{ cookiecutter.package_name }} import ENV_PREFIX
-from {{ cookiecutter.package_name }}.clusters import (
+from {{ cookiecutter.package_name }}.plumbing.clusters import (
     BACKEND_VAR,
     DEFAULT_BACKEND,
     ClusterConfigError,
@@ -16,6 +15,7 @@ from {{ cookiecutter.package_name }}.clusters import (
     local_cluster_kwargs,
     resolve_backend,
 )
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 
 def test_explicit_choice_beats_environment_and_default() -> None:

@@ -1,4 +1,4 @@
-"""``python -m {{ cookiecutter.package_name }} diagram``: a PNG per flow, or one clear line naming what is missing."""
+"""``python -m <package> diagram``: a PNG per flow, or one clear line naming what is missing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.flows import FLOWS
+from flowkit import FLOWS, PACKAGE
+from {{ cookiecutter.package_name }}.plumbing.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def test_missing_dot_is_one_line_with_the_install_command(tmp_path: Path) -> Non
     empty.mkdir()
     output = tmp_path / "pictures"
     done = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "diagram", "--output-dir", str(output)],
+        [sys.executable, "-m", PACKAGE, "diagram", "--output-dir", str(output)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.doctor import (
+from {{ cookiecutter.package_name }}.plumbing.cli import main
+from {{ cookiecutter.package_name }}.plumbing.doctor import (
     DISTRIBUTION,
     NOTE,
     OK,

@@ -7,7 +7,7 @@ import copy
 import pytest
 from distributed import Client, LocalCluster
 
-from {{ cookiecutter.package_name }}.versions import (
+from {{ cookiecutter.package_name }}.plumbing.versions import (
     MUST_MATCH,
     VersionMismatchError,
     check_cluster_versions,

@@ -1,7 +1,7 @@
-"""Entry point for ``python -m {{ cookiecutter.package_name }}``."""
+"""Entry point for ``python -m <package>``."""
 
 import sys
 
-from {{ cookiecutter.package_name }}.cli import main
+from .plumbing.cli import main
 
 sys.exit(main())

@@ -1,10 +1,11 @@
 """Open a cluster for one flow run and make sure it is closed, whatever happens.
 
 Cloud clusters cost money while they run, so every cluster this project starts is
-recorded here until it is closed, by the first of: the timeseries flow's cleanup task;
-the flow state handler ``close_when_finished`` once a run is finished (the mapped
-flow's normal path, and the safety net for a cleanup that failed or never ran); the
-runner, after a Ctrl-C in the CLI; an exit hook, after a Ctrl-C under ``prefect run``.
+recorded here until it is closed, by the first of: a ``DaskCluster`` resource's cleanup
+task; the flow state handler ``close_when_finished`` once a run is finished (the normal
+path of flows with every task on the cluster, and the safety net for a cleanup that
+failed or never ran); the runner, after a Ctrl-C in the command line; an exit hook,
+after a Ctrl-C under ``prefect run``.
 Coiled's idle and no-client timeouts are the last resort for a process killed outright.
 """
 
@@ -18,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from {{ cookiecutter.package_name }}.clusters import ClusterSpec
-from {{ cookiecutter.package_name }}.versions import check_cluster_versions
+from .clusters import ClusterSpec
+from .versions import check_cluster_versions
 
 # How long the closing report may wait for a busy or unreachable scheduler.
 REPORT_TIMEOUT_SECONDS = 10

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.flows import FLOWS, load_flow_module
+from .contract import FlowDeclaration
 
 DEFAULT_OUTPUT_DIR = Path("diagrams")
 INSTALL_PACKAGE = "pip install -e '.[diagram]' or conda install -c conda-forge python-graphviz"
@@ -33,15 +34,15 @@ def missing_tools() -> list[str]:
     return missing
 
 
-def write_diagrams(output_dir: Path = DEFAULT_OUTPUT_DIR) -> list[Path]:
+def write_diagrams(flows: Mapping[str, FlowDeclaration], output_dir: Path = DEFAULT_OUTPUT_DIR) -> list[Path]:
     """Write ``<output_dir>/<flow>.png`` for every flow; returns the files written."""
     missing = missing_tools()
     if missing:
         raise DiagramToolsMissing("drawing diagrams needs " + " and ".join(missing))
     output_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in FLOWS:
+    for name, declaration in flows.items():
         # graphviz appends the format to the name and deletes its intermediate source file.
-        load_flow_module(name).flow.visualize(filename=str(output_dir / name), format="png")
+        declaration.flow.visualize(filename=str(output_dir / name), format="png")
         written.append(output_dir / f"{name}.png")
     return written

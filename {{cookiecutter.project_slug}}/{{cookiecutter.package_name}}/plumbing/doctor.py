@@ -1,4 +1,4 @@
-"""``python -m {{ cookiecutter.package_name }} doctor``: check this environment before going to Coiled.
+"""``python -m <package> doctor``: check this environment before going to Coiled.
 
 Coiled's package sync recreates this environment on the cloud workers, so whatever is
 wrong here is wrong there too, only found later and at a price. The doctor compares the
@@ -22,12 +22,10 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-import {{ cookiecutter.package_name }}
-from {{ cookiecutter.package_name }}.versions import MUST_MATCH
+from ..settings import DISTRIBUTION, PYTHON_VERSION
+from .versions import MUST_MATCH
 
-DISTRIBUTION = {{ cookiecutter.project_slug | literal }}
-PYTHON_VERSION = "{{ cookiecutter.python_version }}"
-PACKAGE_DIR = Path({{ cookiecutter.package_name }}.__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = PACKAGE_DIR.parent
 
 OK, NOTE, PROBLEM = "ok", "note", "problem"

@@ -1,7 +1,7 @@
-"""A Prefect ``DaskExecutor`` whose cluster is chosen when the flow runs and outlives retries.
+"""A Prefect ``DaskExecutor`` whose cluster is chosen when the run starts and outlives retries.
 
 Resolving the backend at start time, not import time, lets ``prefect run -p`` and the
-CLI share one flow object, and means importing a flow never creates a cluster.
+command line share one flow object, and means importing a flow never creates a cluster.
 
 Prefect's own ``DaskExecutor(cluster_class=...)`` creates a cluster each time it is
 started, and ``flow.run`` starts it again for every pass it makes to retry a task: on
@@ -13,29 +13,24 @@ included) closes it at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import prefect
 from prefect.executors import DaskExecutor
 
-from {{ cookiecutter.package_name }}.clusters import cluster_spec, resolve_backend
-from {{ cookiecutter.package_name }}.runlog import note_backend
-from {{ cookiecutter.package_name }}.session import ClusterSession
+from .clusters import cluster_spec, resolve_backend
+from .contract import check_current_run
+from .runlog import note_backend
+from .session import ClusterSession
 
 
 class ClusterDaskExecutor(DaskExecutor):
     """A ``DaskExecutor`` on the chosen backend's cluster, one cluster per flow run."""
 
-    def __init__(
-        self, backend: str | None, flow_name: str, validate: Callable[[Mapping[str, Any]], None] | None = None
-    ) -> None:
+    def __init__(self, flow_name: str) -> None:
         # The worker-status watcher only warns about a duplicate scheduler plugin here.
         super().__init__(watch_worker_status=False)
-        self.backend = backend
         self.flow_name = flow_name
-        self.validate = validate
         self.session: ClusterSession | None = None
 
     @contextmanager
@@ -57,10 +52,8 @@ class ClusterDaskExecutor(DaskExecutor):
     def _open_session(self) -> ClusterSession:
         """The run's open session, or a new one once the parameters have passed."""
         if self.session is None or not self.session.is_open:
-            if self.validate is not None:
-                # ``prefect run -p`` reaches here without the CLI's checks: no cluster for bad parameters.
-                self.validate(prefect.context.get("parameters", {}))
-            backend = resolve_backend(self.backend)
+            check_current_run()
+            backend = resolve_backend()
             self.session = ClusterSession(cluster_spec(backend, self.flow_name), self.logger)
             note_backend(self.flow_name, backend)
             self.session.open()

@@ -1,9 +1,9 @@
 """Where flows run: a backend name becomes a cluster class and its keyword arguments.
 
 The backend comes, highest precedence first, from an explicit choice (the CLI's
-``--cluster``), the ``{{ cookiecutter.package_name | upper }}_CLUSTER`` environment variable
-and the default chosen when the project was generated. Moving a flow to Coiled is
-therefore a configuration change, never a code change. Every setting below can be
+``--cluster``, held for the run by ``chosen_backend``), the ``<PREFIX>_CLUSTER``
+environment variable and ``settings.DEFAULT_BACKEND``. Moving a flow to Coiled is
+therefore a configuration change, never a code change. Every setting in ``settings.py`` can be
 overridden by the environment variable named next to it, so CI and colleagues can
 resize a cluster without editing code.
 """
@@ -12,48 +12,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from {{ cookiecutter.package_name }} import ENV_PREFIX
+from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, ENV_PREFIX, LOCAL_DEFAULTS, PROJECT_TAG
 
 BACKENDS = ("local", "coiled")
-DEFAULT_BACKEND = "{{ cookiecutter.default_cluster }}"
 BACKEND_VAR = f"{ENV_PREFIX}CLUSTER"
-PROJECT_TAG = {{ cookiecutter.project_slug | literal }}
-
-# The embedded cluster. Chosen with the template's `make bench BENCH_ARGS=--sweep` (a year
-# of 1-second data summarized in plain Dask, median of 3, 2 cores): 2 worker processes x 1
-# thread took 4.1 s (756 MiB peak), 1 process x 2 threads 4.9 s (538 MiB). Workers as
-# threads of the flow's own process (processes=false) took 4.0 s (416 MiB) and start in
-# 0.02 s instead of 0.35 s, but share the GIL and any crash with the flow, and have no
-# nanny to restart a worker or hold it to a memory limit; worker processes behave like
-# Coiled's machines. The generated tests use threads where that difference is not tested.
-LOCAL_DEFAULTS = {
-    "n_workers": "2",  # {{ cookiecutter.package_name | upper }}_LOCAL_N_WORKERS
-    "threads_per_worker": "1",  # {{ cookiecutter.package_name | upper }}_LOCAL_THREADS_PER_WORKER
-    "processes": "true",  # {{ cookiecutter.package_name | upper }}_LOCAL_PROCESSES (true or false)
-}
 FLAGS = {"true": True, "false": False}
-
-# Answers given when the project was generated, plus two settings without a prompt.
-# Empty means "Coiled's own default".
-COILED_DEFAULTS = {
-    "workspace": {{ cookiecutter.coiled_workspace | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKSPACE
-    "region": {{ cookiecutter.coiled_region | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_REGION
-    "n_workers": {{ cookiecutter.coiled_n_workers | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_N_WORKERS
-    "worker_cpu": {{ cookiecutter.coiled_worker_cpu | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKER_CPU
-    "worker_memory": {{ cookiecutter.coiled_worker_memory | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_WORKER_MEMORY
-    "idle_timeout": {{ cookiecutter.coiled_idle_timeout | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_IDLE_TIMEOUT
-    "spot_policy": {{ cookiecutter.coiled_spot_policy | literal }},  # {{ cookiecutter.package_name | upper }}_COILED_SPOT_POLICY
-    # A fixed name reuses a running cluster of that name (and still shuts it down at the end).
-    "name": "",  # {{ cookiecutter.package_name | upper }}_COILED_NAME (empty: a fresh name per run)
-    # Backstop for a client that vanished without closing (killed, laptop asleep, network
-    # gone): Coiled stops the cluster this long after the last client disconnected. Runs
-    # keep a client connected from start to end, so this never cuts a live run short.
-    "no_client_timeout": "2 minutes",  # {{ cookiecutter.package_name | upper }}_COILED_NO_CLIENT_TIMEOUT
-}
 SPOT_POLICIES = ("spot_with_fallback", "on-demand", "spot")
 MAX_WORKERS = 1000
 # Dask settings while the embedded cluster starts. gilknocker (installed with coiled)
@@ -85,15 +53,30 @@ class ClusterSpec:
             return self.cluster_class(**self.kwargs)
 
 
+_run_backend: str | None = None
+
+
+@contextmanager
+def chosen_backend(backend: str | None) -> Iterator[None]:
+    """Make ``backend`` the explicit choice of the runs started inside the block."""
+    global _run_backend
+    previous, _run_backend = _run_backend, backend
+    try:
+        yield
+    finally:
+        _run_backend = previous
+
+
 def resolve_backend(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> str:
     """Pick the backend: explicit choice, then the environment, then the baked default."""
     environ = os.environ if environ is None else environ
+    explicit = explicit or _run_backend
     if explicit:
         source, backend = "--cluster", explicit
     elif environ.get(BACKEND_VAR):
         source, backend = BACKEND_VAR, environ[BACKEND_VAR]
     else:
-        source, backend = "the project default", DEFAULT_BACKEND
+        source, backend = "settings.DEFAULT_BACKEND", DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise ClusterConfigError(f"{source}: unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
     return backend

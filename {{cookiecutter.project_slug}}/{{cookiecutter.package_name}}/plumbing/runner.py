@@ -9,9 +9,9 @@ from typing import Any
 from prefect import Flow
 from prefect.engine.state import State, TriggerFailed
 
-from {{ cookiecutter.package_name }}.clusters import cluster_spec, resolve_backend
-from {{ cookiecutter.package_name }}.flows import load_flow_module
-from {{ cookiecutter.package_name }}.session import close_sessions
+from .clusters import chosen_backend, cluster_spec, resolve_backend
+from .registry import find_flow
+from .session import close_sessions
 
 
 @dataclass(frozen=True)
@@ -23,30 +23,23 @@ class RunOutcome:
     failure: str | None
 
 
-def default_parameters(name: str) -> dict[str, Any]:
-    """The flow's parameters and their defaults, as the CLI shows and types them."""
-    return dict(load_flow_module(name).DEFAULTS)
-
-
 def run_flow(name: str, backend: str | None = None, parameters: Mapping[str, Any] | None = None) -> RunOutcome:
-    """Validate the parameters, run the flow, and close any cluster it left open.
+    """Check the parameters and settings, run the flow, and close any cluster it left open.
 
-    Raises ValueError for bad parameters or cluster settings before any cluster starts.
+    Raises ValueError (FlowContractError, ClusterConfigError) before any cluster starts.
     """
-    module = load_flow_module(name)
-    parameters = dict(parameters or {})
-    unknown = sorted(set(parameters) - set(module.DEFAULTS))
-    if unknown:
-        raise ValueError(f"{unknown[0]}: not a parameter of {name}; choose from {', '.join(module.DEFAULTS)}")
-    module.validate_parameters(parameters)
-    cluster_spec(resolve_backend(backend), module.FLOW_NAME)  # bad cluster settings fail here, not mid-run
-    try:
-        state = module.run(backend, parameters)
-    finally:
-        close_sessions()  # a Ctrl-C skips the flow's own cleanup and its state handlers
+    declaration = find_flow(name)
+    parameters = declaration.checked(parameters or {})
+    backend = resolve_backend(backend)
+    cluster_spec(backend, name)  # bad cluster settings fail here, not mid-run
+    with chosen_backend(backend):
+        try:
+            state = declaration.flow.run(parameters=parameters)
+        finally:
+            close_sessions()  # a Ctrl-C skips the flow's own cleanup and its state handlers
     if state.is_successful():
-        return RunOutcome(state, state.result[module.RESULT_TASK].result, None)
-    return RunOutcome(state, None, failure_message(state, module.flow))
+        return RunOutcome(state, state.result[declaration.result].result, None)
+    return RunOutcome(state, None, failure_message(state, declaration.flow))
 
 
 def failure_message(state: State, flow: Flow) -> str:

@@ -1,0 +1,32 @@
+"""The machinery that runs the project's flows; you do not need to edit this package.
+
+Your flows live in ``flows/`` and your defaults in ``settings.py``. A flow module takes
+what it needs from here in one import::
+
+    from <package>.plumbing import DaskCluster, cluster_flow, cluster_task_retries, declare
+
+- ``cluster_flow(name)``: a Prefect ``Flow`` whose clusters are closed however the run
+  ends, with one summary line per run; ``every_task_on_cluster=True`` runs each task on
+  the cluster through Prefect's ``DaskExecutor`` (one cluster for every retry pass).
+- ``DaskCluster()``: a cluster held as a Prefect resource, for flows whose tasks submit
+  Dask work themselves (``with DaskCluster() as client:``).
+- ``cluster_task_retries()``: the retry policy for tasks that compute on a cluster.
+- ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
+
+Where the cluster runs (embedded, Coiled) is decided when a run starts, from the
+command line, the environment and ``settings.py``: never in a flow's code.
+"""
+
+from .cluster_flow import cluster_flow
+from .contract import FlowContractError, FlowDeclaration, declare
+from .resource import DaskCluster
+from .retry import cluster_task_retries
+
+__all__ = [
+    "DaskCluster",
+    "FlowContractError",
+    "FlowDeclaration",
+    "cluster_flow",
+    "cluster_task_retries",
+    "declare",
+]

@@ -1,0 +1,131 @@
+"""Command line: ``python -m <package> flows | run | diagram | doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .clusters import BACKENDS, ClusterConfigError
+from .contract import FlowContractError, FlowDeclaration
+from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
+from .registry import find_flows
+
+PROG = f"python -m {__package__.partition('.')[0]}"
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+def build_parser(flows: Mapping[str, FlowDeclaration]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("flows", help="list the flows and their parameters")
+    run = commands.add_parser(
+        "run",
+        help="run one flow",
+        epilog="flows:\n" + textwrap.indent(flow_listing(flows), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("flow", choices=sorted(flows), metavar="FLOW", help="the flow to run (listed below)")
+    run.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then settings.py)")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
+    )
+    diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
+    diagram.add_argument(
+        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
+    )
+    commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
+    return parser
+
+
+def flow_listing(flows: Mapping[str, FlowDeclaration]) -> str:
+    """Each flow with its description and its parameters' defaults, as ``flows`` prints them."""
+    entries = []
+    for name, declaration in flows.items():
+        defaults = " ".join(f"{key}={value}" for key, value in declaration.defaults.items()) or "(none)"
+        entries.append(f"{name}\n    {declaration.description}\n    parameters: {defaults}")
+    return "\n".join(entries) or "(no module in flows/ declares FLOW)"
+
+
+def parse_params(pairs: Sequence[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn NAME=VALUE pairs into typed values, using each default's type."""
+    parameters: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param {pair!r}: expected NAME=VALUE")
+        if name not in defaults:
+            raise ValueError(f"--param {name}: not a parameter; choose from {', '.join(defaults)}")
+        default = defaults[name]
+        if isinstance(default, str):
+            parameters[name] = raw
+        elif isinstance(default, int) and not isinstance(default, bool):
+            try:
+                parameters[name] = int(raw)
+            except ValueError:
+                raise ValueError(f"--param {name}: {raw!r} is not a whole number") from None
+        else:
+            try:
+                parameters[name] = json.loads(raw)
+            except ValueError:
+                raise ValueError(f"--param {name}: {raw!r} is not a JSON value such as true, 2.5 or null") from None
+    return parameters
+
+
+def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
+    from .runner import run_flow
+
+    try:
+        parameters = parse_params(args.param, flows[args.flow].defaults)
+        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters)
+    except (ValueError, ClusterConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # run_flow has closed the clusters by the time this arrives
+        print(f"{args.flow}: interrupted; no cluster is left running", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if outcome.failure:
+        print(f"{args.flow}: {type(outcome.state).__name__}: {outcome.failure}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{args.flow}: {type(outcome.state).__name__}")
+    print(outcome.result)
+    return 0
+
+
+def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
+    try:
+        written = write_diagrams(flows, args.output_dir)
+    except (DiagramToolsMissing, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in written:
+        print(path)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; a flow module that cannot be loaded stops every command but ``doctor``."""
+    try:
+        flows, broken = find_flows(), None
+    except FlowContractError as error:
+        flows, broken = {}, error
+    args = build_parser(flows).parse_args(argv)
+    if args.command == "doctor":
+        from .doctor import main as doctor
+
+        return doctor()
+    if broken is not None:
+        print(f"error: {broken}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "flows":
+        print(flow_listing(flows))
+        return 0
+    if args.command == "diagram":
+        return diagram_command(args, flows)
+    return run_command(args, flows)
