@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bakery import DEFAULTS, TEMPLATE_ROOT, bake, package_of
+from bakery import CHOICES, CONTEXT, DEFAULTS, TEMPLATE_ROOT, bake, package_of
 from expected_files import expected_flows
 from test_bake import MATRIX, label
 
@@ -113,8 +113,30 @@ def test_template_workflows_match_the_github_schema() -> None:
 def test_template_ci_runs_make_test_on_linux_and_macos() -> None:
     workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "test.yml")
     assert workflow["jobs"]["make-test"]["strategy"]["matrix"]["os"] == ["ubuntu-latest", "macos-latest"]
-    assert runs_of(workflow).splitlines()[-1] == ".ci/run"
+    assert workflow["jobs"]["make-test"]["steps"][-1]["run"] == ".ci/run"
     assert (TEMPLATE_ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().splitlines()[-1] == "make test"
+
+
+def test_template_ci_builds_each_pythons_conda_environment_and_runs_doctor_and_tests_in_it(tmp_path: Path) -> None:
+    """The proof this machine cannot give (conda-forge is out of its reach): the job that gives it, checked."""
+    workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "test.yml")
+    job = workflow["jobs"]["conda-env"]
+    assert job["strategy"]["matrix"] == {"os": ["ubuntu-latest", "macos-latest"], "python": CHOICES["python_version"]}
+    assert job["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the micromamba environment
+    project = bake(tmp_path)  # the defaults, as the job bakes them
+    folder = f"build/conda/{project.name}"
+    bake_step, micromamba, *in_environment = job["steps"][2:]
+    assert bake_step["run"].splitlines()[-1] == (
+        'cookiecutter --no-input --output-dir build/conda . "python_version=${{ matrix.python }}"'
+    )
+    assert micromamba["uses"].startswith("mamba-org/setup-micromamba@")
+    assert micromamba["with"] == {"environment-file": f"{folder}/environment.yml", "cache-downloads": True}
+    assert {step["working-directory"] for step in in_environment} == {folder}
+    commands = [line for step in in_environment for line in step["run"].splitlines()]
+    assert f"python -m {package_of(project)} doctor | tee doctor.txt" in commands
+    from_conda = [name for name, entry in CONTEXT["_conda_forge"].items() if entry.get("version_from") == "_pins"]
+    assert f'grep -F "installed by conda ({", ".join(from_conda)})" doctor.txt' in commands
+    assert commands[-1] == "pytest"
 
 
 def test_autoupdate_refreshes_both_configs_on_a_schedule_and_opens_a_pr() -> None:
