@@ -40,6 +40,20 @@ def runs_of(workflow: dict) -> str:
     return "\n".join(step.get("run", "") for step in steps_of(workflow))
 
 
+def micromamba_settings(workflow: dict) -> dict:
+    [micromamba] = [s for s in steps_of(workflow) if s.get("uses", "").startswith("mamba-org/setup-micromamba@")]
+    return micromamba["with"]
+
+
+# The generated workflows' environment: cached, and rebuilt when the pins move (they are in pyproject.toml).
+GENERATED_MICROMAMBA = {
+    "environment-file": "environment.yml",
+    "cache-environment": True,
+    "cache-environment-key": "environment-${{ hashFiles('pyproject.toml') }}",
+    "cache-downloads": True,
+}
+
+
 @pytest.fixture(scope="module", params=WITH_ACTIONS, ids=label)
 def baked(request, tmp_path_factory) -> tuple[dict, Path]:
     answers = {**{k: v for k, v in DEFAULTS.items() if not k.startswith("_")}, **request.param}
@@ -57,12 +71,7 @@ def test_generated_workflows_match_the_github_schema(baked) -> None:
 def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
     _, project = baked
     workflow = load(project / ".github" / "workflows" / "ci.yml")
-    [micromamba] = [s for s in steps_of(workflow) if s.get("uses", "").startswith("mamba-org/setup-micromamba@")]
-    assert micromamba["with"] == {
-        "environment-file": "environment.yml",
-        "cache-environment": True,
-        "cache-downloads": True,
-    }
+    assert micromamba_settings(workflow) == GENERATED_MICROMAMBA
     assert workflow["jobs"]["test"]["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the environment
     commands = runs_of(workflow)
     assert "pre-commit run --all-files" in commands and "pytest" in commands
@@ -72,6 +81,7 @@ def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
 def test_coiled_workflow_is_manual_with_one_choice_per_generated_flow(baked) -> None:
     answers, project = baked
     workflow = load(project / ".github" / "workflows" / "coiled.yml")
+    assert micromamba_settings(workflow) == GENERATED_MICROMAMBA
     trigger = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert list(trigger) == ["workflow_dispatch"]
     flow = trigger["workflow_dispatch"]["inputs"]["flow"]
@@ -130,7 +140,10 @@ def test_template_ci_builds_each_pythons_conda_environment_and_runs_doctor_and_t
         'cookiecutter --no-input --output-dir build/conda . "python_version=${{ matrix.python }}"'
     )
     assert micromamba["uses"].startswith("mamba-org/setup-micromamba@")
-    assert micromamba["with"] == {"environment-file": f"{folder}/environment.yml", "cache-downloads": True}
+    assert micromamba["with"] == {
+        "environment-file": f"{folder}/environment.yml",
+        "cache-downloads": True,
+    }  # built anew
     assert {step["working-directory"] for step in in_environment} == {folder}
     commands = [line for step in in_environment for line in step["run"].splitlines()]
     assert f"python -m {package_of(project)} doctor | tee doctor.txt" in commands
