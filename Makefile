@@ -27,7 +27,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Maintainers: resolve the newest working pin set per supported Python, rewrite
-# cookiecutter.json's _pins, then prove every set with the whole suite.
+# cookiecutter.json's _pins, check _conda_forge against conda-forge's repodata (this
+# stops with NOT CHECKED when conda-forge is out of reach), then prove every set with
+# the whole suite.
 .PHONY: refresh-pins
 refresh-pins: $(STAMP)
 	$(BIN)/python tools/refresh_pins.py

@@ -34,7 +34,7 @@ def next_steps(answers: dict, project_dir: Path) -> str:
             "",
             f"  cd {shlex.quote(str(project_dir))}",
             f"  conda env create -f environment.yml && conda activate {slug}",
-            f'  # or, without conda: python{python} -m venv .venv && . .venv/bin/activate && pip install -e ".[dev]"',
+            f'  # or, without conda: python{python} -m venv .venv && . .venv/bin/activate && pip install -e ".[dev,diagram]"',
             "  pytest",
             f"  python -m {package} flows",
             *(f"  python -m {package} run {flow} --cluster local" for flow in names),

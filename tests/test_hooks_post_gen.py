@@ -101,7 +101,8 @@ def test_next_steps_match_the_project(tmp_path, capfd) -> None:
     assert printed[1] == f"conda env create -f environment.yml && conda activate {environment['name']}"
     assert f"python{answers['python_version']} -m venv" in printed[2]
     assert pyproject["requires-python"].startswith(f">={answers['python_version']},")
-    assert 'pip install -e ".[dev]"' in printed[2] and "dev" in pyproject["optional-dependencies"]
+    assert printed[2].endswith('pip install -e ".[dev,diagram]"')
+    assert {"dev", "diagram"} <= set(pyproject["optional-dependencies"])
     listed = subprocess.run(
         [sys.executable, "-m", package, "flows"],
         cwd=project,

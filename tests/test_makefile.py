@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +13,17 @@ import pytest
 from bakery import CHOICES, bake, package_of
 
 EVERYDAY = ["help", "env", "venv", "flows", "run", "test", "lint", "doctor", "diagram"]
+MAKE = shutil.which("make")
+CONDA_TOOLS = ["conda", "mamba", "micromamba"]
 
 
-def make(project: Path, *args: str) -> subprocess.CompletedProcess:
+def make(project: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess:
     """Run the generated Makefile as a user would, not as a sub-make of the template's `make test`."""
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PYTHONPATH"] = str(project)
-    return subprocess.run(["make", *args], cwd=project, capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [MAKE, *args], cwd=project, capture_output=True, text=True, timeout=300, env={**env, **extra_env}
+    )
 
 
 @pytest.mark.parametrize("executor", CHOICES["executor"])
@@ -51,3 +57,42 @@ def test_run_target_runs_the_flow_locally(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-2:] == ["inc-double-add-sum: Success", "22"]  # sum(3x + 1 for x < 4)
+
+
+def test_env_without_conda_mamba_or_micromamba_says_in_one_line_what_to_install(tmp_path: Path) -> None:
+    """PATH is an empty folder, so none of the three is there: one line on stderr, a failure, nothing run."""
+    project = bake(tmp_path / "bake")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    done = make(project, "env", PATH=str(empty))
+    assert done.returncode != 0 and done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.endswith(
+        "make env needs conda, mamba or micromamba on PATH: install Miniforge (https://conda-forge.org/download/) "
+        "or micromamba, or use make venv.  Stop."
+    )
+
+
+def tools_on_path(folder: Path, *names: str) -> str:
+    """A PATH holding empty executable files with these names: enough for `command -v`, never run."""
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_text("#!/bin/sh\nexit 1\n")
+        (folder / name).chmod(0o755)
+    return str(folder)
+
+
+@pytest.mark.parametrize("present", [CONDA_TOOLS, CONDA_TOOLS[1:], CONDA_TOOLS[2:]], ids=lambda names: "+".join(names))
+def test_env_uses_the_first_of_conda_mamba_and_micromamba_on_path(present: list[str], tmp_path: Path) -> None:
+    """Which command `make env` picks. The tools are placeholder scripts that only have to be found on PATH:
+    `make -n` prints the recipe without running it, so none of them ever runs."""
+    project = bake(tmp_path / "bake")
+    path = tools_on_path(tmp_path / "bin", *present)
+    chosen = present[0]
+    done = make(project, "-n", "env", PATH=path, CONDA="/usr/share/miniconda")  # GitHub's runners export CONDA
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"if {chosen} env list | awk")
+    assert f"{chosen} env create --file environment.yml" in done.stdout
+    assert set(re.findall(r"\b(\w+) env ", done.stdout)) == {chosen}
+    asked = make(project, "-n", "env", "CONDA=micromamba", PATH=path)
+    assert asked.stdout.startswith("if micromamba env list | awk")

@@ -1,4 +1,7 @@
-"""One pin table, rendered twice: environment.yml and pyproject.toml must agree exactly."""
+"""One pin table: pyproject.toml pins exactly ``_pins`` for the bake's Python, by package sync's rules.
+
+environment.yml installs the project through pip with the same pins (tests/test_conda_forge.py).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,12 @@ import re
 import sys
 
 import pytest
-import yaml
 from bakery import CHOICES, CONTEXT, bake
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:
     import tomli as tomllib
-
-CONDA_NAMES = CONTEXT["_requirements"]["conda_names"]
-
-
-def conda_pins(text: str) -> dict[str, str]:
-    pins = {}
-    for item in yaml.safe_load(text)["dependencies"]:
-        if isinstance(item, str) and "=" in item:
-            name, version = item.split("=", 1)
-            pins[name] = version
-    return pins
 
 
 def pip_pins(text: str) -> dict[str, str]:
@@ -38,13 +29,9 @@ def pip_pins(text: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("python", CHOICES["python_version"])
-def test_environment_and_pyproject_pin_the_same_versions(python: str, tmp_path) -> None:
+def test_pyproject_pins_the_tables_versions(python: str, tmp_path) -> None:
     project = bake(tmp_path, python_version=python)
-    conda = conda_pins((project / "environment.yml").read_text(encoding="utf-8"))
-    pip = pip_pins((project / "pyproject.toml").read_text(encoding="utf-8"))
-    assert conda.pop("python") == python
-    assert {CONDA_NAMES.get(name, name): version for name, version in pip.items()} == conda
-    assert pip == CONTEXT["_pins"][python]
+    assert pip_pins((project / "pyproject.toml").read_text(encoding="utf-8")) == CONTEXT["_pins"][python]
 
 
 @pytest.mark.parametrize("python", CHOICES["python_version"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bakery import DEFAULTS, TEMPLATE_ROOT, bake, package_of
+from bakery import CHOICES, CONTEXT, DEFAULTS, TEMPLATE_ROOT, bake, package_of
 from test_bake import MATRIX, label
 
 CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
@@ -39,6 +39,20 @@ def runs_of(workflow: dict) -> str:
     return "\n".join(step.get("run", "") for step in steps_of(workflow))
 
 
+def micromamba_settings(workflow: dict) -> dict:
+    [micromamba] = [s for s in steps_of(workflow) if s.get("uses", "").startswith("mamba-org/setup-micromamba@")]
+    return micromamba["with"]
+
+
+# The generated workflows' environment: cached, and rebuilt when the pins move (they are in pyproject.toml).
+GENERATED_MICROMAMBA = {
+    "environment-file": "environment.yml",
+    "cache-environment": True,
+    "cache-environment-key": "environment-${{ hashFiles('pyproject.toml') }}",
+    "cache-downloads": True,
+}
+
+
 @pytest.fixture(scope="module", params=WITH_ACTIONS, ids=label)
 def baked(request, tmp_path_factory) -> tuple[dict, Path]:
     answers = {**{k: v for k, v in DEFAULTS.items() if not k.startswith("_")}, **request.param}
@@ -56,12 +70,7 @@ def test_generated_workflows_match_the_github_schema(baked) -> None:
 def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
     _, project = baked
     workflow = load(project / ".github" / "workflows" / "ci.yml")
-    [micromamba] = [s for s in steps_of(workflow) if s.get("uses", "").startswith("mamba-org/setup-micromamba@")]
-    assert micromamba["with"] == {
-        "environment-file": "environment.yml",
-        "cache-environment": True,
-        "cache-downloads": True,
-    }
+    assert micromamba_settings(workflow) == GENERATED_MICROMAMBA
     assert workflow["jobs"]["test"]["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the environment
     commands = runs_of(workflow)
     assert "pre-commit run --all-files" in commands and "pytest" in commands
@@ -71,6 +80,7 @@ def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
 def test_coiled_workflow_is_manual_and_takes_any_flow_by_name(baked) -> None:
     _, project = baked
     workflow = load(project / ".github" / "workflows" / "coiled.yml")
+    assert micromamba_settings(workflow) == GENERATED_MICROMAMBA
     trigger = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert list(trigger) == ["workflow_dispatch"]
     flow = trigger["workflow_dispatch"]["inputs"]["flow"]
@@ -112,8 +122,33 @@ def test_template_workflows_match_the_github_schema() -> None:
 def test_template_ci_runs_make_test_on_linux_and_macos() -> None:
     workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "test.yml")
     assert workflow["jobs"]["make-test"]["strategy"]["matrix"]["os"] == ["ubuntu-latest", "macos-latest"]
-    assert runs_of(workflow).splitlines()[-1] == ".ci/run"
+    assert workflow["jobs"]["make-test"]["steps"][-1]["run"] == ".ci/run"
     assert (TEMPLATE_ROOT / ".ci" / "run").read_text(encoding="utf-8").rstrip().splitlines()[-1] == "make test"
+
+
+def test_template_ci_builds_each_pythons_conda_environment_and_runs_doctor_and_tests_in_it(tmp_path: Path) -> None:
+    """The proof this machine cannot give (conda-forge is out of its reach): the job that gives it, checked."""
+    workflow = load(TEMPLATE_ROOT / ".github" / "workflows" / "test.yml")
+    job = workflow["jobs"]["conda-env"]
+    assert job["strategy"]["matrix"] == {"os": ["ubuntu-latest", "macos-latest"], "python": CHOICES["python_version"]}
+    assert job["defaults"]["run"]["shell"] == "bash -el {0}"  # activates the micromamba environment
+    project = bake(tmp_path)  # the defaults, as the job bakes them
+    folder = f"build/conda/{project.name}"
+    bake_step, micromamba, *in_environment = job["steps"][2:]
+    assert bake_step["run"].splitlines()[-1] == (
+        'cookiecutter --no-input --output-dir build/conda . "python_version=${{ matrix.python }}"'
+    )
+    assert micromamba["uses"].startswith("mamba-org/setup-micromamba@")
+    assert micromamba["with"] == {
+        "environment-file": f"{folder}/environment.yml",
+        "cache-downloads": True,
+    }  # built anew
+    assert {step["working-directory"] for step in in_environment} == {folder}
+    commands = [line for step in in_environment for line in step["run"].splitlines()]
+    assert f"python -m {package_of(project)} doctor | tee doctor.txt" in commands
+    from_conda = [name for name, entry in CONTEXT["_conda_forge"].items() if entry.get("version_from") == "_pins"]
+    assert f'grep -F "installed by conda ({", ".join(from_conda)})" doctor.txt' in commands
+    assert commands[-1] == "pytest"
 
 
 def test_autoupdate_refreshes_both_configs_on_a_schedule_and_opens_a_pr() -> None:

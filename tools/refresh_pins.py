@@ -5,14 +5,22 @@ which then runs ``make test``) creates a fresh virtual environment per Python, l
 pick the newest versions of every name in ``_requirements`` under the few constraints
 Prefect 1 needs, requires a clean ``pip check``, and rewrites ``_pins`` in
 cookiecutter.json, leaving every other key, and the key order, as it was. Nothing is
-written unless every requested Python resolved. The test suite then proves each new set:
-it installs it in a fresh environment per Python and runs the generated project's tests.
+written unless every requested Python resolved, nor when a new pin would make an
+environment.yml ask conda-forge for a version the conda-forge table (``_conda_forge``)
+does not list. The test suite then proves each new set: it installs it in a fresh
+environment per Python and runs the generated project's tests.
+
+Last, the conda-forge table is checked against conda-forge's published repodata (also on
+its own: ``--conda-forge-only``; ``--conda-forge-url`` or ``CONDA_FORGE_URL`` points at a
+mirror). The exit status is 0 only when that check ran and passed: 1 when conda-forge
+lacks a listed build, 2 with a NOT CHECKED line when conda-forge could not be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,6 +28,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import conda_forge
 from pins import COOKIECUTTER_JSON, load_context
 from pythons import find_python
 
@@ -109,7 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", action="append", choices=context["python_version"], help="repeatable; default: all")
     parser.add_argument("--dry-run", action="store_true", help="resolve and show the changes, write nothing")
+    parser.add_argument(
+        "--conda-forge-only", action="store_true", help="only check _conda_forge against conda-forge's repodata"
+    )
+    parser.add_argument(
+        "--conda-forge-url",
+        default=os.environ.get("CONDA_FORGE_URL", conda_forge.CHANNEL),
+        help="channel URL holding <subdir>/repodata.json (default: $CONDA_FORGE_URL or %(default)s)",
+    )
     args = parser.parse_args(argv)
+    if args.conda_forge_only:
+        return conda_forge.report(context, args.conda_forge_url)
     pythons = args.python or list(context["python_version"])
     interpreters = {python: find_python(python) for python in pythons}
     absent = [python for python, interpreter in interpreters.items() if interpreter is None]
@@ -125,12 +144,15 @@ def main(argv: list[str] | None = None) -> int:
     for python, pins in new_pins.items():
         changes = describe_changes(context["_pins"].get(python, {}), pins)
         print(f"python {python}: " + ("; ".join(changes) if changes else "no change"))
+    drifted = conda_forge.drift({**context, "_pins": {**context["_pins"], **new_pins}})
+    if drifted:
+        raise SystemExit("\n".join([*drifted, "nothing was written"]))
     if not args.dry_run:
         COOKIECUTTER_JSON.write_text(
             rewrite_pins(COOKIECUTTER_JSON.read_text(encoding="utf-8"), new_pins), encoding="utf-8"
         )
         print(f"wrote {COOKIECUTTER_JSON.name}; now run `make test` to prove every new set")
-    return 0
+    return conda_forge.report(context, args.conda_forge_url)
 
 
 if __name__ == "__main__":

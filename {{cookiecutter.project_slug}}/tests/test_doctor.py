@@ -4,11 +4,15 @@ The report reads the real environment with the coiled client's offline scan, so 
 tests pass whether the project is installed (``pip install -e .``) or only on
 ``PYTHONPATH``, and fail when this environment drifts from the pins. The clean report
 comes from the command a user runs; the broken environments are this process's with one
-folder put in front of ``sys.path`` and ``PYTHONPATH``.
+folder put in front of ``sys.path`` and ``PYTHONPATH``. What conda installs is read by
+the same scan from a conda environment's layout (conda-meta records beside the metadata
+in site-packages), built in a temporary folder.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+from coiled.scan import scan_prefix
 from packaging.requirements import Requirement
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
@@ -26,10 +31,13 @@ from {{ cookiecutter.package_name }}.plumbing.doctor import (
     OK,
     PROBLEM,
     PYTHON_VERSION,
+    Installed,
     Pin,
     check_must_match,
     check_pins,
     check_python,
+    installed_from_metadata,
+    installed_from_scan,
     project_pins,
 )
 
@@ -90,11 +98,13 @@ def test_a_second_copy_of_the_package_on_sys_path_is_shipped_twice(
     assert report.splitlines()[-1] == "doctor: 1 problem to fix before running on Coiled"
 
 
-def write_distribution(site: Path, name: str, *metadata_lines: str) -> None:
-    """An installed distribution as pip leaves it: a dist-info folder with METADATA."""
+def write_distribution(site: Path, name: str, *metadata_lines: str, installer: str | None = None) -> None:
+    """An installed distribution as pip (or conda) leaves it: a dist-info folder with METADATA (and INSTALLER)."""
     info = site / f"{name.replace('-', '_')}.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("\n".join(["Metadata-Version: 2.1", f"Name: {name}", *metadata_lines, ""]))
+    if installer:
+        (info / "INSTALLER").write_text(f"{installer}\n")
 
 
 def test_broken_requirements_and_versionless_packages_are_problems(
@@ -136,16 +146,19 @@ def test_pins_are_the_pyproject_ones_whether_installed_or_not() -> None:
 
 
 def test_a_package_at_another_version_than_its_pin_is_a_problem() -> None:
-    pandas = metadata.version("pandas")
-    findings = check_pins([Pin(Requirement(f"pandas=={pandas}")), Pin(Requirement("pandas==0.0.1"))])
+    installed = installed_from_metadata()
+    pandas = installed["pandas"]
+    assert pandas.version == metadata.version("pandas")
+    findings = check_pins([Pin(Requirement(f"pandas=={pandas.version}")), Pin(Requirement("pandas==0.0.1"))], installed)
     assert [(f.level, f.message) for f in findings] == [
-        (PROBLEM, f"pandas {pandas} is installed; the project pins pandas==0.0.1")
+        (PROBLEM, f"pandas {pandas.version} is installed by {pandas.source}; the project pins pandas==0.0.1")
     ]
 
 
 def test_a_missing_runtime_pin_is_a_problem_and_a_missing_extra_a_note() -> None:
     findings = check_pins(
-        [Pin(Requirement("surely-not-installed-here==1.0")), Pin(Requirement("surely-not-either==2.0"), "extra")]
+        [Pin(Requirement("surely-not-installed-here==1.0")), Pin(Requirement("surely-not-either==2.0"), "extra")],
+        installed_from_metadata(),
     )
     assert [(f.level, f.message) for f in findings] == [
         (PROBLEM, "surely-not-installed-here is not installed; the project pins surely-not-installed-here==1.0"),
@@ -171,3 +184,89 @@ def test_another_python_minor_version_is_a_problem() -> None:
 def test_dask_and_distributed_must_be_one_version(versions: dict, level: str, message: str) -> None:
     [finding] = check_must_match(versions)
     assert finding.level == level and finding.message.startswith(message)
+
+
+def write_conda_record(prefix: Path, name: str, version: str, files: list[str]) -> None:
+    """What conda writes for each package it installs: a conda-meta record listing the package's files."""
+    for file in files:
+        (prefix / file).parent.mkdir(parents=True, exist_ok=True)
+        (prefix / file).touch()
+    record = {
+        "name": name,
+        "version": version,
+        "build": "0",
+        "build_number": 0,
+        "subdir": "linux-64",
+        "channel": "https://conda.anaconda.org/conda-forge/linux-64",
+        "depends": [],
+        "files": files,
+        "requested_spec": f"{name}={version}",
+    }
+    (prefix / "conda-meta").mkdir(exist_ok=True)
+    (prefix / "conda-meta" / f"{name}-{version}-0.json").write_text(json.dumps(record))
+
+
+def conda_environment(prefix: Path, pendulum: str, graphviz_binding: str | None) -> list[dict]:
+    """The coiled scan of a conda environment laid out as environment.yml leaves it.
+
+    conda installs python, Graphviz (its ``dot`` program, conda name ``graphviz``) and
+    pendulum (a Python distribution: its dist-info says INSTALLER conda); pip installs the
+    rest, here the ``graphviz`` Python binding. Only records and metadata are written:
+    the scan reads nothing else.
+    """
+    site = prefix / "lib" / f"python{PYTHON_VERSION}" / "site-packages"
+    write_distribution(site, "pendulum", f"Version: {pendulum}", installer="conda")
+    write_conda_record(
+        prefix, "pendulum", pendulum, [str((site / "pendulum.dist-info" / "METADATA").relative_to(prefix))]
+    )
+    write_conda_record(prefix, "graphviz", "12.2.1", ["bin/dot"])
+    write_conda_record(prefix, "python", f"{PYTHON_VERSION}.0", [f"bin/python{PYTHON_VERSION}"])
+    if graphviz_binding:
+        write_distribution(site, "graphviz", f"Version: {graphviz_binding}", installer="pip")
+    return asyncio.run(scan_prefix(prefix=prefix, base_prefix=prefix, locations=[site], site_pkgs_paths={site}))
+
+
+def pins_named(*names: str) -> list[Pin]:
+    return [pin for pin in project_pins()[0] if pin.requirement.name in names]
+
+
+def pinned_version(name: str) -> str:
+    [pin] = pins_named(name)
+    return next(iter(pin.requirement.specifier)).version
+
+
+def test_conda_installed_packages_are_compared_with_the_pins_like_pip_installed_ones(tmp_path: Path) -> None:
+    pendulum, graphviz = pinned_version("pendulum"), pinned_version("graphviz")
+    installed = installed_from_scan(conda_environment(tmp_path, pendulum, graphviz_binding=graphviz))
+    assert installed == {"pendulum": Installed(pendulum, "conda"), "graphviz": Installed(graphviz, "pip")}
+    findings = check_pins(pins_named("pendulum", "graphviz"), installed)
+    assert [(f.level, f.message) for f in findings] == [
+        (OK, "2 installed packages match their pins, 1 of them installed by conda (pendulum)")
+    ]
+
+
+def test_a_conda_package_at_another_version_than_its_pin_is_a_problem(tmp_path: Path) -> None:
+    pendulum = pinned_version("pendulum")
+    installed = installed_from_scan(conda_environment(tmp_path, "2.0.0", graphviz_binding=pinned_version("graphviz")))
+    [finding] = check_pins(pins_named("pendulum"), installed)
+    assert (finding.level, finding.message) == (
+        PROBLEM,
+        f"pendulum 2.0.0 is installed by conda; the project pins pendulum=={pendulum}",
+    )
+
+
+def test_conda_programs_are_not_taken_for_the_python_packages_of_the_same_name(tmp_path: Path) -> None:
+    """conda-forge's graphviz is Graphviz itself (12.2.1 here); the pinned graphviz is PyPI's Python binding."""
+    packages = conda_environment(tmp_path, pinned_version("pendulum"), graphviz_binding=None)
+    assert {(p["name"], p["version"], p["source"]) for p in packages} == {
+        ("pendulum", pinned_version("pendulum"), "conda"),
+        ("graphviz", "12.2.1", "conda"),
+        ("python", f"{PYTHON_VERSION}.0", "conda"),
+    }
+    installed = installed_from_scan(packages)
+    assert list(installed) == ["pendulum"]
+    findings = check_pins(pins_named("graphviz"), installed)
+    assert [(f.level, f.message) for f in findings] == [
+        (OK, "0 installed packages match their pins"),
+        (NOTE, "extra 'diagram' is not installed (graphviz): pip install -e \".[diagram]\""),
+    ]

@@ -4,8 +4,10 @@ Coiled's package sync recreates this environment on the cloud workers, so whatev
 wrong here is wrong there too, only found later and at a price. The doctor compares the
 running Python and the installed packages with the project's pins, runs ``pip check``
 the way package sync does, and lists what package sync would ship, read with the coiled
-client's own offline scan (no account or network needed). Problems make it exit 1;
-notes are for information.
+client's own offline scan (no account or network needed). That scan reads a conda
+environment's conda-meta records as well as pip's metadata, so what conda installed
+(from environment.yml) is compared with the pins just like what pip installed. Problems
+make it exit 1; notes are for information.
 """
 
 from __future__ import annotations
@@ -37,6 +39,14 @@ class Finding:
 
     level: str
     message: str
+
+
+@dataclass(frozen=True)
+class Installed:
+    """An installed distribution as package sync sees it: its version and the installer that put it there."""
+
+    version: str
+    source: str
 
 
 @dataclass(frozen=True)
@@ -109,30 +119,62 @@ def _source_tree_pins() -> tuple[list[Pin], list[Finding]]:
     return pins, [Finding(NOTE, f"{not_installed}; pins read from {pyproject}")]
 
 
-def installed_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+def installed_from_scan(packages: Iterable[Mapping[str, Any]]) -> dict[str, Installed]:
+    """{canonical name: Installed} from ``coiled.scan.scan_prefix()``: conda-meta records and pip metadata alike.
+
+    For a name both conda and pip installed, the scan keeps the one Python imports. Conda
+    packages without Python metadata are left out: they are programs and libraries that
+    can share a name with a PyPI distribution without being it (conda-forge's ``graphviz``
+    is Graphviz itself, PyPI's ``graphviz`` the Python binding the project pins).
+    """
+    return {
+        canonicalize_name(str(package["name"])): Installed(str(package["version"]), str(package["source"]))
+        for package in packages
+        if package.get("version") and (package.get("source") != "conda" or _has_python_metadata(package))
+    }
 
 
-def check_pins(pins: Iterable[Pin]) -> list[Finding]:
-    """Every runtime pin installed at its version; extras may be absent, but not at another version."""
+def _has_python_metadata(package: Mapping[str, Any]) -> bool:
+    """The scan points a conda package with Python metadata at its dist-info folder, any other at one of its files."""
+    return Path(str(package.get("path") or "")).suffix in (".dist-info", ".egg-info")
+
+
+def installed_from_metadata() -> dict[str, Installed]:
+    """The same read from importlib.metadata, for when the scan fails; the first of a name on sys.path wins."""
+    installed: dict[str, Installed] = {}
+    for distribution in metadata.distributions():
+        name, version = distribution.metadata.get("Name"), distribution.metadata.get("Version")
+        if name and version:
+            installer = (distribution.read_text("INSTALLER") or "").strip() or "pip"
+            installed.setdefault(canonicalize_name(name), Installed(version, installer))
+    return installed
+
+
+def check_pins(pins: Iterable[Pin], installed: Mapping[str, Installed]) -> list[Finding]:
+    """Every runtime pin installed at its version, by conda or pip; extras may be absent, but not at another version."""
     problems: list[Finding] = []
     absent_extras: dict[str, list[str]] = {}
-    matched = 0
+    matched: list[str] = []
+    by_conda: list[str] = []
     for pin in pins:
         name, wanted = pin.requirement.name, str(pin.requirement.specifier)
-        version = installed_version(name)
-        if version is None and pin.extra is not None:
+        found = installed.get(canonicalize_name(name))
+        if found is None and pin.extra is not None:
             absent_extras.setdefault(pin.extra, []).append(name)
-        elif version is None:
+        elif found is None:
             problems.append(Finding(PROBLEM, f"{name} is not installed; the project pins {name}{wanted}"))
-        elif not pin.requirement.specifier.contains(version, prereleases=True):
-            problems.append(Finding(PROBLEM, f"{name} {version} is installed; the project pins {name}{wanted}"))
+        elif not pin.requirement.specifier.contains(found.version, prereleases=True):
+            problems.append(
+                Finding(
+                    PROBLEM, f"{name} {found.version} is installed by {found.source}; the project pins {name}{wanted}"
+                )
+            )
         else:
-            matched += 1
-    findings = problems or [Finding(OK, f"{matched} installed packages match their pins")]
+            matched.append(name)
+            if found.source == "conda":
+                by_conda.append(name)
+    conda_note = f", {len(by_conda)} of them installed by conda ({', '.join(by_conda)})" if by_conda else ""
+    findings = problems or [Finding(OK, f"{len(matched)} installed packages match their pins{conda_note}")]
     for extra, names in absent_extras.items():
         findings.append(
             Finding(NOTE, f"extra '{extra}' is not installed ({', '.join(names)}): pip install -e \".[{extra}]\"")
@@ -233,15 +275,25 @@ async def _scan() -> tuple[list[Any], Mapping[str, Sequence[str]]]:
 def diagnose() -> list[Finding]:
     """Every check, in the order a reader fixes them."""
     pins, findings = project_pins()
-    findings = check_python() + findings + check_pins(pins)
-    findings += check_must_match({name: installed_version(name) for name in MUST_MATCH if name != "python"})
+    packages, scanned = scan()
+    installed = installed_from_scan(packages) if packages is not None else installed_from_metadata()
+    versions = {
+        name: found.version if (found := installed.get(canonicalize_name(name))) else None
+        for name in MUST_MATCH
+        if name != "python"
+    }
+    return check_python() + findings + check_pins(pins, installed) + check_must_match(versions) + scanned
+
+
+def scan() -> tuple[list[Any] | None, list[Finding]]:
+    """coiled's offline scan and what it says about ``pip check`` and package sync; no packages when it fails."""
     try:
         packages, faulty = asyncio.run(_scan())
     except ImportError as error:
-        return [*findings, Finding(PROBLEM, f"the coiled client cannot be imported ({error}); install the pins")]
+        return None, [Finding(PROBLEM, f"the coiled client cannot be imported ({error}); install the pins")]
     except Exception as error:  # the scan stops at the first unreadable package, as package sync would
-        return [*findings, scan_failure(error)]
-    return findings + check_pip(faulty) + check_package_sync(packages)
+        return None, [scan_failure(error)]
+    return packages, check_pip(faulty) + check_package_sync(packages)
 
 
 def scan_failure(error: Exception) -> Finding:
