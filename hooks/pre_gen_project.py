@@ -219,10 +219,17 @@ def cross_field_problems(answers: dict) -> list[str]:
     return [] if problem is None else [f"coiled_worker_memory: {problem}"]
 
 
+def name_without_slug(answers: dict) -> bool:
+    """The project_slug is cookiecutter.json's stand-in for a name that slugifies to nothing
+    (no letter or digit at all), so the name is the answer to correct."""
+    name = answers.get("project_name")
+    return answers.get("project_slug") == NO_SLUG and isinstance(name, str) and not any(c.isalnum() for c in name)
+
+
 def empty_slug_problems(answers: dict) -> list[str]:
     """A project_name with no letter or digit leaves nothing to name folders and packages by."""
     name = answers.get("project_name")
-    if answers.get("project_slug") != NO_SLUG or not isinstance(name, str) or not name.strip():
+    if not name_without_slug(answers) or not name.strip():  # a blank name is reported as empty
         return []
     return [
         f"project_name: {shown(name)} has no letter or digit to make the project_slug and package_name from; "
@@ -244,7 +251,7 @@ def destination_problems(answers: dict, project_dir: Path) -> list[str]:
 def problems_with(answers: dict, project_dir: Path) -> list[str]:
     """Every problem as ``<field>: <value> ... <allowed>``, choices first."""
     no_slug = empty_slug_problems(answers)
-    derived = ("project_slug", "package_name") if no_slug else ()
+    derived = ("project_slug", "package_name") if name_without_slug(answers) else ()
     problems = []
     for field, check in field_checks(answers).items():
         problem = None if field in derived else check(answers.get(field))

@@ -54,8 +54,9 @@ def test_each_value_is_read_as_meant_or_refused_in_one_line(key: str, probe: str
 
 @pytest.mark.parametrize(("key", "probe"), [case for case in CASES if case[0].startswith("COILED_")])
 def test_no_refused_value_reaches_coiled(key: str, probe: str) -> None:
-    """``coiled.Cluster`` only ever gets keyword arguments built from accepted values."""
-    environ = {variable(key): probe}
+    """``coiled.Cluster`` only ever gets keyword arguments built from accepted values (the
+    memory and vCPUs start from a shape clouds offer, whatever the baked answers)."""
+    environ = {variable("COILED_WORKER_MEMORY"): "4GiB", variable("COILED_WORKER_CPU"): "2", variable(key): probe}
     if probe in ACCEPTED[key]:
         assert coiled_cluster_kwargs("some-flow", environ)
     else:
