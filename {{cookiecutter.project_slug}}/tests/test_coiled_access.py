@@ -148,6 +148,16 @@ def test_coiled_out_of_reach_fails_fast_in_one_line(command: list[str], tmp_path
     assert elapsed < 30, elapsed
 
 
+def test_the_full_error_shows_at_prefects_debug_level(tmp_path: Path) -> None:
+    server = f"http://127.0.0.1:{closed_port()}"
+    env = offline_env(
+        tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=server, PREFECT__LOGGING__LEVEL="DEBUG"
+    )
+    done, _ = run(RUN, env)
+    assert done.returncode == 1
+    assert "Traceback" in done.stdout + done.stderr and "aiohttp" in done.stdout + done.stderr
+
+
 def test_a_misspelt_variable_warns_under_every_command(tmp_path: Path) -> None:
     typo = {f"{ENV_PREFIX}COILED_WORKER_MEMROY": "8GiB", f"{ENV_PREFIX}CLUSTER": "coiled"}
     warning = (

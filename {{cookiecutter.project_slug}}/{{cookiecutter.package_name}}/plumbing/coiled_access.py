@@ -8,18 +8,20 @@ aiohttp; the user needs one line saying what to check, the traceback only when d
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Mapping
 from typing import IO, Any
+
+from prefect.utilities.logging import get_logger
 
 from .overrides import SettingError
 
 TOKEN_VARIABLE = "DASK_COILED__TOKEN"
 LOGIN = f"run `coiled login` once on this machine, or set {TOKEN_VARIABLE} (in CI, from a secret)"
 
-logger = logging.getLogger(__name__)
+# Prefect's logger: PREFECT__LOGGING__LEVEL=DEBUG shows the full error behind the one line.
+logger = get_logger("coiled")
 
 
 class CoiledLoginNeeded(SettingError):
