@@ -82,13 +82,9 @@ RULES = load_rules(TEMPLATE_ROOT)
 shown = RULES.shown
 
 
-def as_text(value: object, numeric: bool = False) -> str | None:
-    """Answers are strings; a replay file may also hold whole numbers for numeric fields."""
-    if isinstance(value, str):
-        return value
-    if numeric and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+def as_text(value: object) -> str | None:
+    """Text answers are strings (the setting rules read a replay file's whole numbers too)."""
+    return value if isinstance(value, str) else None
 
 
 def breaking_character(value: str) -> str | None:
