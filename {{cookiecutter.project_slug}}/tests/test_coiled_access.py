@@ -7,11 +7,13 @@ machine leaks in; stdin is not a terminal, as in CI.
 
 from __future__ import annotations
 
+import http.server
 import os
 import pty
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,6 +159,50 @@ def test_coiled_out_of_reach_fails_fast_in_one_line(command: list[str], tmp_path
     assert "check the network, a proxy or firewall, and DASK_COILED__SERVER if you set it" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert fast(elapsed, baseline), (elapsed, baseline)
+
+
+class RejectingServer(http.server.BaseHTTPRequestHandler):
+    """Answers every request as Coiled's server answers an unknown token: 401."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"detail": "Invalid token."}')
+
+    do_POST = do_GET  # noqa: N815
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        self.server.requests.append(self.requestline)
+
+
+@contextmanager
+def rejecting_server() -> Iterator[http.server.HTTPServer]:
+    server = http.server.HTTPServer(("127.0.0.1", 0), RejectingServer)
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_rejected_token_fails_in_one_line_without_a_login(tmp_path: Path) -> None:
+    """Coiled's client answers a rejected token with its browser login; without a terminal the
+    project asks first, and stops at Coiled's answer."""
+    with rejecting_server() as server:
+        url = f"http://127.0.0.1:{server.server_port}"
+        env = offline_env(tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=url)
+        done, _ = run(RUN, env)
+    assert done.returncode == 1, done.stderr
+    assert (
+        f"error: Coiled at {url} refused the token (Auth Error: 401. Invalid Token); run `coiled login` again, "
+        "or check DASK_COILED__TOKEN"
+    ) in done.stderr.splitlines()
+    assert "Traceback" not in done.stdout + done.stderr
+    assert server.requests == ["GET /api/v2/user/me HTTP/1.1"]
 
 
 def test_the_full_error_shows_at_prefects_debug_level(tmp_path: Path) -> None:

@@ -62,12 +62,19 @@ def require_credentials(environ: Mapping[str, str] | None = None, stdin: IO[Any]
 
 
 def start_cluster(cluster_class: Any, kwargs: Mapping[str, Any]) -> Any:
-    """``coiled.Cluster(**kwargs)``; a failure to reach or be accepted by Coiled becomes CoiledUnavailable."""
+    """``coiled.Cluster(**kwargs)``; a failure to reach or be accepted by Coiled becomes CoiledUnavailable.
+
+    Coiled answers a rejected token with its browser login, as if there were none, so
+    without a terminal the token is checked first, by Coiled's own client with that
+    retry turned off.
+    """
     import dask
     from coiled.exceptions import AuthenticationError, PermissionsError
 
     server = dask.config.get("coiled.server", "Coiled's server")
     try:
+        if not interactive():
+            _check_token(server, kwargs.get("workspace"))
         return cluster_class(**kwargs)
     except (AuthenticationError, PermissionsError) as error:
         logger.debug("Coiled refused the request", exc_info=True)
@@ -80,3 +87,18 @@ def start_cluster(cluster_class: Any, kwargs: Mapping[str, Any]) -> Any:
             f"Coiled at {server} cannot be reached ({type(error).__name__}: {error}); check the network, "
             "a proxy or firewall, and DASK_COILED__SERVER if you set it"
         ) from None
+
+
+def _check_token(server: str, workspace: str | None) -> None:
+    """Ask Coiled whether it accepts the token; AuthenticationError if not, never a login."""
+    import asyncio
+
+    import dask
+    from coiled.utils import handle_credentials
+
+    token = dask.config.get("coiled.token", None)
+    asyncio.run(
+        handle_credentials(
+            server=server, token=token, workspace=workspace, save=False, retry=False, print_invalid_token_messages=False
+        )
+    )
