@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
@@ -10,7 +15,9 @@ from {{ cookiecutter.package_name }}.plumbing.overrides import SettingError, rea
 from {{ cookiecutter.package_name }}.plumbing.rules import RULES, unknown_variables
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS
+from flowkit import FLOWS, PACKAGE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 HUGE = "9" * 40
 PROBES = ["", "  ", "0", "-1", "2", "1e20", "inf", "nan", "\u00b2", "\u0663", HUGE, "text"]
@@ -77,7 +84,7 @@ def test_memory_no_cloud_offers_per_vcpu_is_refused() -> None:
 @pytest.mark.parametrize("key", [key for key in RULES if key != "RETRY_DELAY_SECONDS"])
 def test_run_refuses_with_exit_2_and_the_variables_line(key: str, monkeypatch, capsys) -> None:
     """Nothing starts: the run stops at the line, before any cluster (RETRY_DELAY_SECONDS is read
-    at import; test_cli checks it through a fresh interpreter)."""
+    when the flows are imported: the next test starts a fresh interpreter for it)."""
     monkeypatch.setenv(variable(key), "-1")
     cluster = [] if key == "CLUSTER" else ["--cluster", "coiled" if key.startswith("COILED_") else "local"]
     assert main(["run", next(iter(FLOWS)), *cluster]) == 2
@@ -91,3 +98,23 @@ def test_a_misspelt_variable_is_named_with_the_closest_setting() -> None:
         f"warning: {typo} is not a setting of this project and is ignored; "
         f"did you mean {ENV_PREFIX}COILED_WORKER_MEMORY?"
     ]
+
+
+@pytest.mark.parametrize("runner", ["run", "prefect run -p"])
+def test_a_retry_delay_refused_at_import_is_one_line_and_exit_2(runner: str) -> None:
+    flow = next(iter(FLOWS))
+    command = (
+        [sys.executable, "-m", PACKAGE, "run", flow]
+        if runner == "run"
+        else [sys.executable, "-m", "prefect", "run", "-p", FLOWS[flow].source]
+    )
+    env = {**os.environ, variable("RETRY_DELAY_SECONDS"): "1e20", variable("CLUSTER"): "local"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(
+        command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"error: {variable('RETRY_DELAY_SECONDS')}: '1e20' is not a number of seconds from 0 to 3600"
+    )
+    assert "Traceback" not in done.stdout + done.stderr
