@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from jinja2.ext import Extension
 
@@ -45,10 +46,17 @@ def markdown_text(value: object) -> str:
     return text
 
 
+# The template's own folder: the pre-generation hook reads the generated project's rules
+# from it (cookiecutter and cruft both render hooks with this extension loaded).
+TEMPLATE_ROOT = Path(__file__).resolve().parent
+
+
 class LiteralExtension(Extension):
-    """Registers the filters that keep answers literal: ``literal`` and ``markdown_text``."""
+    """Registers the filters that keep answers literal (``literal``, ``markdown_text``) and
+    the global ``template_root``, the folder holding this template."""
 
     def __init__(self, environment):  # noqa: ANN001 - Jinja's signature
         super().__init__(environment)
+        environment.globals["template_root"] = str(TEMPLATE_ROOT)
         environment.filters["literal"] = literal
         environment.filters["markdown_text"] = markdown_text

@@ -2,10 +2,10 @@
 
 Answers arrive as data: the template renders them into a JSON string literal
 (``tojson`` twice), so quotes, backslashes or triple quotes in an answer stay text.
-Choice answers are re-checked because ``--replay`` hands them over unchecked. The hook
-runs in the user's cookiecutter environment, which has neither dask nor coiled: the
-duration and memory formats below are the subsets of dask's ``parse_timedelta`` and
-``parse_bytes`` (what coiled uses) that the template's tests prove both agree on.
+Choice answers are re-checked because ``--replay`` hands them over unchecked. The
+answers that are cluster settings go through the generated project's own rules
+(``plumbing/rules.py``, loaded from the template), so a value refused here is refused
+with the same words when it comes from an environment variable at run time.
 """
 
 from __future__ import annotations
@@ -13,13 +13,17 @@ from __future__ import annotations
 import json
 import keyword
 import re
+import shlex
 import sys
 import sysconfig
 import unicodedata
 from collections.abc import Callable
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
+from types import ModuleType
 
 ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821
+TEMPLATE_ROOT = Path(json.loads({{template_root | tojson | tojson}}))  # noqa: F821
 
 # Every choice prompt with its values in cookiecutter.json order (a template test keeps
 # them equal); executor first because it decides which files exist at all.
@@ -35,9 +39,8 @@ CHOICES = {
 TEXT_LIMITS = {"project_name": 200, "description": 512, "author_name": 200}
 # Line breaks, controls and lone surrogates break the one-line files answers land in.
 BREAKING_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
-# Coiled's own rule for workspace slugs (coiled.utils.ACCOUNT_REGEX); the project slug
-# follows it too, as Coiled names and tags clusters with it (cloud labels: 63 characters).
-NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+# The project slug follows Coiled's rule for names (rules.NAME), as Coiled names and tags
+# clusters with it (cloud labels: 63 characters).
 SLUG_MAX = 63
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 PACKAGE_MAX = 40
@@ -56,53 +59,32 @@ EMAIL_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 EMAIL_DOMAIN = r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_][^\W\d_]+"
 EMAIL = re.compile(EMAIL_ATOM + r"(?:\." + EMAIL_ATOM + ")*@" + EMAIL_DOMAIN)
 EMAIL_MAX = 254
-# Cloud region names such as us-east-1 (AWS), us-east1 (GCP) or eastus2 (Azure).
-REGION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
-CLOUD_NAMES = {
-    "coiled_workspace": (
-        NAME,
-        63,
-        "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)",
-    ),
-    "coiled_region": (
-        REGION,
-        40,
-        "lowercase letters and digits joined by single dashes, starting with a letter (e.g. us-east-1, us-east1, eastus2)",
-    ),
-}
-WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
-COUNT_MAX = {"coiled_n_workers": 1000, "coiled_worker_cpu": 1024}
-NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
-DURATION_UNITS = {
-    **dict.fromkeys(("s", "second", "seconds"), 1),
-    **dict.fromkeys(("m", "minute", "minutes"), 60),
-    **dict.fromkeys(("h", "hour", "hours"), 3600),
-    **dict.fromkeys(("d", "day", "days"), 86400),
-    **dict.fromkeys(("w", "week", "weeks"), 604800),
-}
-DURATION = re.compile(rf"{NUMBER} ?({'|'.join(DURATION_UNITS)})", re.IGNORECASE | re.ASCII)
-IDLE_MIN, IDLE_MAX = 60, 7 * 86400
-GIB = 2**30
-MEMORY_UNITS = {"mib": 2**20, "mb": 10**6, "gib": GIB, "gb": 10**9, "tib": 2**40, "tb": 10**12}
-MEMORY = re.compile(rf"{NUMBER} ?({'|'.join(MEMORY_UNITS)})", re.IGNORECASE | re.ASCII)
-# Cloud VMs offer from about 0.9 GiB (GCP highcpu) to about 55 GiB (AWS u-24tb1) per vCPU.
-GIB_PER_VCPU = (0.5, 64)
+# The derived project_slug when the project_name has no letter or digit (cookiecutter.json).
+NO_SLUG = "-"
 
 
-def shown(value: object) -> str:
-    """The value as a quoted one-line repr, shortened so a long answer keeps the line readable."""
-    if isinstance(value, str) and len(value) > 60:
-        return repr(value[:57] + "...")
-    return repr(value)
+def jinja_name(name: str) -> str:
+    """A templated file name as it is on disk (the braces spelled so Jinja leaves this file alone)."""
+    return "{" * 2 + f"cookiecutter.{name}" + "}" * 2
 
 
-def as_text(value: object, numeric: bool = False) -> str | None:
-    """Answers are strings; a replay file may also hold whole numbers for numeric fields."""
-    if isinstance(value, str):
-        return value
-    if numeric and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
+def load_rules(root: Path) -> ModuleType:
+    """The generated project's ``plumbing/rules.py``, read from the template itself."""
+    path = root / jinja_name("project_slug") / jinja_name("package_name") / "plumbing" / "rules.py"
+    spec = spec_from_file_location("project_rules", path)
+    assert spec is not None and spec.loader is not None
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RULES = load_rules(TEMPLATE_ROOT)
+shown = RULES.shown
+
+
+def as_text(value: object) -> str | None:
+    """Text answers are strings (the setting rules read a replay file's whole numbers too)."""
+    return value if isinstance(value, str) else None
 
 
 def breaking_character(value: str) -> str | None:
@@ -146,7 +128,7 @@ def fits(value: object, pattern: re.Pattern[str], longest: int) -> bool:
 
 
 def slug_problem(value: object) -> str | None:
-    if fits(value, NAME, SLUG_MAX):
+    if fits(value, RULES.NAME, SLUG_MAX):
         return None
     return (
         f"{shown(value)} is not allowed; use 1 to {SLUG_MAX} lowercase ASCII letters and digits, "
@@ -200,69 +182,15 @@ def email_problem(value: object) -> str | None:
     return f"{shown(value)} is not an e-mail address such as you@example.com"
 
 
-def cloud_name_check(field: str) -> Callable[[object], str | None]:
-    pattern, longest, rule = CLOUD_NAMES[field]
-
-    def check(value: object) -> str | None:
-        if value == "" or fits(value, pattern, longest):
-            return None
-        return f"{shown(value)} is not allowed; leave it empty for Coiled's default or use up to {longest} {rule}"
-
-    return check
-
-
-def count(field: str, value: object) -> int | None:
-    text = as_text(value, numeric=True)
-    if text is None or not WHOLE_NUMBER.fullmatch(text) or int(text) > COUNT_MAX[field]:
-        return None
-    return int(text)
-
-
-def count_check(field: str) -> Callable[[object], str | None]:
-    def check(value: object) -> str | None:
-        if count(field, value) is not None:
-            return None
-        return f"{shown(value)} is not a whole number from 1 to {COUNT_MAX[field]}"
-
-    return check
-
-
-def duration_seconds(value: object) -> float | None:
-    """Seconds in a duration written the way both this hook and dask read it."""
-    match = DURATION.fullmatch(value) if isinstance(value, str) else None
-    return float(match.group(1)) * DURATION_UNITS[match.group(2).lower()] if match else None
-
-
-def idle_timeout_problem(value: object) -> str | None:
-    seconds = duration_seconds(value)
-    if seconds is not None and IDLE_MIN <= seconds <= IDLE_MAX:
-        return None
-    return (
-        f"{shown(value)} is not a duration from 1 minute to 7 days such as '20 minutes', '45m', '2 hours' or "
-        "'1 day' (units: s, m, h, d, w or their names)"
-    )
-
-
-def memory_bytes(value: object) -> int | None:
-    """Bytes in a memory size written the way both this hook and dask read it."""
-    match = MEMORY.fullmatch(value) if isinstance(value, str) else None
-    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()]) if match else None
-
-
-def memory_problem(value: object) -> str | None:
-    size = memory_bytes(value)
-    if size is not None and size >= GIB:
-        return None
-    return (
-        f"{shown(value)} is not a memory size of at least 1 GiB such as '16GiB' or '8 GB' "
-        "(units: GiB, GB, MiB, MB, TiB, TB)"
-    )
+def setting_check(key: str) -> Callable[[object], str | None]:
+    return lambda value: RULES.problem(key, value)
 
 
 def field_checks(answers: dict) -> dict[str, Callable[[object], str | None]]:
     """One check per field, in the order problems are reported."""
     checks: dict[str, Callable[[object], str | None]] = {
-        field: choice_check(allowed) for field, allowed in CHOICES.items()
+        field: setting_check(RULES.ANSWERS[field]) if field in RULES.ANSWERS else choice_check(allowed)
+        for field, allowed in CHOICES.items()
     }
     checks.update(
         project_name=text_check(TEXT_LIMITS["project_name"]),
@@ -271,33 +199,37 @@ def field_checks(answers: dict) -> dict[str, Callable[[object], str | None]]:
         description=text_check(TEXT_LIMITS["description"]),
         author_name=text_check(TEXT_LIMITS["author_name"]),
         author_email=email_problem,
-        coiled_workspace=cloud_name_check("coiled_workspace"),
-        coiled_region=cloud_name_check("coiled_region"),
-        coiled_n_workers=count_check("coiled_n_workers"),
-        coiled_worker_cpu=count_check("coiled_worker_cpu"),
-        coiled_worker_memory=memory_problem,
-        coiled_idle_timeout=idle_timeout_problem,
     )
+    checks.update({field: setting_check(key) for field, key in RULES.ANSWERS.items() if field not in CHOICES})
     return checks
 
 
 def cross_field_problems(answers: dict) -> list[str]:
-    """Combinations no cloud offers: Coiled would find no VM type and fail at cluster start.
-
-    Checked only when both fields are valid on their own, so each field has one line.
-    """
-    cpus = count("coiled_worker_cpu", answers.get("coiled_worker_cpu"))
-    memory = answers.get("coiled_worker_memory")
-    size = memory_bytes(memory)
-    if cpus is None or size is None or memory_problem(memory) is not None:
+    """Checked only when both fields are valid on their own, so each field has one line."""
+    try:
+        memory = RULES.RULES["COILED_WORKER_MEMORY"](answers.get("coiled_worker_memory"))
+        cpus = RULES.RULES["COILED_WORKER_CPU"](answers.get("coiled_worker_cpu"))
+    except RULES.RuleError:
         return []
-    per_cpu = size / GIB / cpus
-    low, high = GIB_PER_VCPU
-    if low <= per_cpu <= high:
+    problem = RULES.memory_per_cpu_problem(memory, cpus, "coiled_worker_cpu")
+    return [] if problem is None else [f"coiled_worker_memory: {problem}"]
+
+
+def name_without_slug(answers: dict) -> bool:
+    """The project_slug is cookiecutter.json's stand-in for a name that slugifies to nothing
+    (no letter or digit at all), so the name is the answer to correct."""
+    name = answers.get("project_name")
+    return answers.get("project_slug") == NO_SLUG and isinstance(name, str) and not any(c.isalnum() for c in name)
+
+
+def empty_slug_problems(answers: dict) -> list[str]:
+    """A project_name with no letter or digit leaves nothing to name folders and packages by."""
+    name = answers.get("project_name")
+    if not name_without_slug(answers) or not name.strip():  # a blank name is reported as empty
         return []
     return [
-        f"coiled_worker_memory: {shown(memory)} is {per_cpu:.3g} GiB per vCPU with coiled_worker_cpu {cpus}; "
-        f"use {low} to {high} GiB per vCPU, the range cloud VMs offer"
+        f"project_name: {shown(name)} has no letter or digit to make the project_slug and package_name from; "
+        "use a name with letters or digits (in a replay file, correct project_slug and package_name too)"
     ]
 
 
@@ -314,18 +246,49 @@ def destination_problems(answers: dict, project_dir: Path) -> list[str]:
 
 def problems_with(answers: dict, project_dir: Path) -> list[str]:
     """Every problem as ``<field>: <value> ... <allowed>``, choices first."""
+    no_slug = empty_slug_problems(answers)
+    derived = ("project_slug", "package_name") if name_without_slug(answers) else ()
     problems = []
     for field, check in field_checks(answers).items():
-        problem = check(answers.get(field))
+        problem = None if field in derived else check(answers.get(field))
         if problem is not None:
             problems.append(f"{field}: {problem}")
+        if field == "project_name":
+            problems += no_slug
     return problems + cross_field_problems(answers) + destination_problems(answers, project_dir)
+
+
+def replay_hint(answers: dict) -> str | None:
+    """How to generate again without typing every answer: the replay file cookiecutter wrote
+    just before this hook, if it holds these very answers (cruft, for one, writes none)."""
+    try:
+        from cookiecutter.config import get_user_config
+
+        replay_dir = Path(get_user_config()["replay_dir"])
+        replay_file = replay_dir / f"{TEMPLATE_ROOT.name}.json"
+        recorded = json.loads(replay_file.read_text(encoding="utf-8"))["cookiecutter"]
+    except Exception:  # no cookiecutter config or replay file to point at: say nothing
+        return None
+    if recorded != answers:
+        return None
+    command = [
+        "cookiecutter",
+        "--replay-file",
+        str(replay_file),
+        "-o",
+        str(answers.get("_output_dir", ".")),
+        str(answers.get("_template", TEMPLATE_ROOT)),
+    ]
+    return f"to retry without typing every answer again, correct them in {replay_file} and run: {shlex.join(command)}"
 
 
 def main() -> int:
     problems = problems_with(ANSWERS, Path.cwd())
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
+    hint = replay_hint(ANSWERS) if problems else None
+    if hint is not None:
+        print(hint, file=sys.stderr)
     return 1 if problems else 0
 
 

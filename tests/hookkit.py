@@ -17,6 +17,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 ANSWERS_LINE = "ANSWERS = json.loads({{cookiecutter | tojson | tojson}})  # noqa: F821"
+TEMPLATE_ROOT_LINE = "TEMPLATE_ROOT = Path(json.loads({{template_root | tojson | tojson}}))  # noqa: F821"
+# The only lines of a hook Jinja renders.
+JINJA_LINES = (ANSWERS_LINE, TEMPLATE_ROOT_LINE)
 # Every prompt answered, with the derived names spelled out so that a bad value in one
 # field never changes another.
 # CommonMark with the GitHub table and strikethrough extensions.
@@ -29,12 +32,16 @@ BASE_ANSWERS = {
 
 
 def load_hook(name: str, answers: dict | None = None) -> ModuleType:
-    """The hook's source as a module, with ``answers`` in place of its one Jinja line."""
+    """The hook's source as a module, with ``answers`` and this template's folder in place of
+    its Jinja lines, as cookiecutter renders them."""
     path = TEMPLATE_ROOT / "hooks" / f"{name}.py"
     source = path.read_text(encoding="utf-8")
     assert source.count(ANSWERS_LINE) == 1, f"{path.name} must hold exactly one line {ANSWERS_LINE!r}"
+    assert source.count(TEMPLATE_ROOT_LINE) <= 1, f"{path.name} holds {TEMPLATE_ROOT_LINE!r} more than once"
+    source = source.replace(ANSWERS_LINE, f"ANSWERS = {answers!r}")
+    source = source.replace(TEMPLATE_ROOT_LINE, f"TEMPLATE_ROOT = Path({str(TEMPLATE_ROOT)!r})")
     module = ModuleType(name)
-    exec(compile(source.replace(ANSWERS_LINE, f"ANSWERS = {answers!r}"), str(path), "exec"), module.__dict__)
+    exec(compile(source, str(path), "exec"), module.__dict__)
     return module
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from bakery import CHOICES, CONTEXT, TEMPLATE_ROOT
 from dask.utils import parse_bytes, parse_timedelta
-from hookkit import ANSWERS_LINE, BASE_ANSWERS, load_hook
+from hookkit import BASE_ANSWERS, JINJA_LINES, load_hook
 
 # The hook sees the template's private keys too; the requirement names come from there.
 ANSWERS = {"_requirements": CONTEXT["_requirements"], **BASE_ANSWERS}
@@ -54,11 +54,13 @@ def test_choice_table_equals_cookiecutter_json_with_executor_first() -> None:
     assert next(iter(HOOK.CHOICES)) == "executor"
 
 
-def test_jinja_appears_only_in_the_answers_line() -> None:
+def test_jinja_appears_only_in_the_answers_and_template_root_lines() -> None:
     for name in ("pre_gen_project", "post_gen_project"):
         source = (TEMPLATE_ROOT / "hooks" / f"{name}.py").read_text(encoding="utf-8")
+        for line in JINJA_LINES:
+            source = source.replace(line, "")
         for marker in ("{{", "{%", "{#"):
-            assert source.replace(ANSWERS_LINE, "").count(marker) == 0, (name, marker)
+            assert source.count(marker) == 0, (name, marker)
 
 
 def test_problems_come_in_field_order_executor_first() -> None:
@@ -85,26 +87,26 @@ def test_main_is_silent_and_succeeds_on_good_answers(capsys, monkeypatch, tmp_pa
     assert capsys.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("unit", HOOK.DURATION_UNITS)
+@pytest.mark.parametrize("unit", HOOK.RULES.DURATION_UNITS)
 def test_every_accepted_duration_means_the_same_to_dask(unit: str) -> None:
     for spelled in spellings(unit):
-        assert HOOK.DURATION.fullmatch(spelled), spelled
-        assert HOOK.duration_seconds(spelled) == parse_timedelta(spelled), spelled
+        assert HOOK.RULES.DURATION.fullmatch(spelled), spelled
+        assert HOOK.RULES.duration_seconds(spelled) == parse_timedelta(spelled), spelled
 
 
-@pytest.mark.parametrize("unit", HOOK.MEMORY_UNITS)
+@pytest.mark.parametrize("unit", HOOK.RULES.MEMORY_UNITS)
 def test_every_accepted_memory_size_means_the_same_to_dask(unit: str) -> None:
     for spelled in spellings(unit):
-        assert HOOK.MEMORY.fullmatch(spelled), spelled
-        assert HOOK.memory_bytes(spelled) == parse_bytes(spelled), spelled
+        assert HOOK.RULES.MEMORY.fullmatch(spelled), spelled
+        assert HOOK.RULES.memory_bytes(spelled) == parse_bytes(spelled), spelled
 
 
 def test_unicode_look_alikes_of_unit_letters_are_rejected() -> None:
     assert "\u017f" in CONFUSABLES and "\u212a" in CONFUSABLES  # long s, Kelvin sign
-    for unit, char in itertools.product([*HOOK.DURATION_UNITS, *HOOK.MEMORY_UNITS], CONFUSABLES):
+    for unit, char in itertools.product([*HOOK.RULES.DURATION_UNITS, *HOOK.RULES.MEMORY_UNITS], CONFUSABLES):
         for position in range(len(unit)):
             spelled = "20" + unit[:position] + char + unit[position + 1 :]
-            assert HOOK.duration_seconds(spelled) is None and HOOK.memory_bytes(spelled) is None, spelled
+            assert HOOK.RULES.duration_seconds(spelled) is None and HOOK.RULES.memory_bytes(spelled) is None, spelled
 
 
 DURATIONS_DASK_REJECTS = ["20 min", "20 mins", "1 hr", "2 hrs", "20 sec", "20 months", "twenty minutes", "20:00", ""]
@@ -115,22 +117,27 @@ DURATIONS_ONLY_THE_HOOK_REJECTS = {
     "0 minutes": "zero",
     "1e3s": "exponent",
     "20  m": "two spaces",
-    " 20m": "leading space",
     "500ms": "unit below seconds",
 }
 
 
 @pytest.mark.parametrize("spelled", DURATIONS_DASK_REJECTS)
 def test_durations_rejected_by_both(spelled: str) -> None:
-    assert HOOK.idle_timeout_problem(spelled) is not None
+    assert HOOK.RULES.problem("COILED_IDLE_TIMEOUT", spelled) is not None
     with pytest.raises((KeyError, ValueError, IndexError)):
         parse_timedelta(spelled)
 
 
 @pytest.mark.parametrize("spelled", DURATIONS_ONLY_THE_HOOK_REJECTS)
 def test_durations_rejected_on_purpose(spelled: str) -> None:
-    assert HOOK.idle_timeout_problem(spelled) is not None
+    assert HOOK.RULES.problem("COILED_IDLE_TIMEOUT", spelled) is not None
     assert parse_timedelta(spelled) is not None
+
+
+@pytest.mark.parametrize(("key", "spelled"), [("COILED_IDLE_TIMEOUT", " 20m\t"), ("COILED_WORKER_MEMORY", " 16GiB ")])
+def test_surrounding_blanks_are_ignored_and_not_passed_on(key: str, spelled: str) -> None:
+    """What reaches Coiled is the value without them, which dask reads as the hook does."""
+    assert HOOK.RULES.RULES[key](spelled) == spelled.strip()
 
 
 MEMORY_DASK_REJECTS = ["16 GiBs", "16 gigabytes", "sixteen GiB", "16 GiB RAM", "16,5GiB"]
@@ -145,14 +152,14 @@ MEMORY_ONLY_THE_HOOK_REJECTS = {
 
 @pytest.mark.parametrize("spelled", MEMORY_DASK_REJECTS)
 def test_memory_sizes_rejected_by_both(spelled: str) -> None:
-    assert HOOK.memory_problem(spelled) is not None
+    assert HOOK.RULES.problem("COILED_WORKER_MEMORY", spelled) is not None
     with pytest.raises(ValueError):
         parse_bytes(spelled)
 
 
 @pytest.mark.parametrize("spelled", MEMORY_ONLY_THE_HOOK_REJECTS)
 def test_memory_sizes_rejected_on_purpose(spelled: str) -> None:
-    assert HOOK.memory_problem(spelled) is not None
+    assert HOOK.RULES.problem("COILED_WORKER_MEMORY", spelled) is not None
     assert parse_bytes(spelled) >= 0
 
 
@@ -161,7 +168,7 @@ def test_workspace_rule_is_coileds_own() -> None:
 
     names = ["my-team", "team_1", "a", "1team", "team-", "-team", "Team", "my team", "a--b", "a_-b", "tëam", ""]
     for name in names:
-        assert bool(HOOK.NAME.fullmatch(name)) == bool(ACCOUNT_REGEX.match(name)), name
+        assert bool(HOOK.RULES.NAME.fullmatch(name)) == bool(ACCOUNT_REGEX.match(name)), name
 
 
 @pytest.mark.parametrize(

@@ -29,16 +29,19 @@ def test_environment_beats_default() -> None:
 
 
 def test_baked_default_applies_when_nothing_is_said() -> None:
-    assert resolve_backend(None, {}) == "{{ cookiecutter.default_cluster }}"
-    assert resolve_backend(None, {BACKEND_VAR: ""}) == DEFAULT_BACKEND
+    assert resolve_backend(None, {}) == DEFAULT_BACKEND == "{{ cookiecutter.default_cluster }}"
 
 
 @pytest.mark.parametrize(
     ("explicit", "environ", "source"),
-    [("kubernetes", {}, "--cluster"), (None, {BACKEND_VAR: "Coiled"}, BACKEND_VAR)],
+    [
+        ("kubernetes", {}, "--cluster"),
+        (None, {BACKEND_VAR: "Coiled"}, BACKEND_VAR),
+        (None, {BACKEND_VAR: ""}, BACKEND_VAR),
+    ],
 )
 def test_unknown_backend_names_its_source_and_the_choices(explicit, environ, source) -> None:
-    with pytest.raises(ClusterConfigError, match=rf"{source}: unknown cluster .*choose one of local, coiled"):
+    with pytest.raises(ClusterConfigError, match=rf"^{source}: '.*' is not allowed; choose one of local, coiled$"):
         resolve_backend(explicit, environ)
 
 
@@ -53,8 +56,10 @@ def test_local_spec_binds_to_local_cluster() -> None:
 
 def test_coiled_kwargs_bind_to_the_real_coiled_cluster_signature() -> None:
     import coiled
+    import dask
 
-    spec = cluster_spec("coiled", "some-flow", {})
+    with dask.config.set({"coiled.token": "a-token"}):
+        spec = cluster_spec("coiled", "some-flow", {})
     assert spec.cluster_class is coiled.Cluster
     bound = inspect.signature(coiled.Cluster).bind(**spec.kwargs)
     assert bound.arguments["shutdown_on_close"] is True
@@ -128,8 +133,8 @@ def test_local_settings_are_overridable_by_environment() -> None:
         ("COILED_IDLE_TIMEOUT", "soon", "not a duration"),
         ("COILED_IDLE_TIMEOUT", "0 minutes", "not a duration"),
         ("COILED_NO_CLIENT_TIMEOUT", "never", "not a duration"),
-        ("COILED_WORKER_MEMORY", "16", "not a memory size such as 16GiB"),
-        ("COILED_WORKER_MEMORY", "lots", "not a memory size such as 16GiB"),
+        ("COILED_WORKER_MEMORY", "16", "not a memory size of at least 1 GiB such as '16GiB'"),
+        ("COILED_WORKER_MEMORY", "lots", "not a memory size of at least 1 GiB such as '16GiB'"),
     ],
 )
 def test_bad_coiled_override_names_the_variable(key: str, value: str, message: str) -> None:
@@ -139,7 +144,10 @@ def test_bad_coiled_override_names_the_variable(key: str, value: str, message: s
 
 @pytest.mark.parametrize(
     ("key", "value", "message"),
-    [("N_WORKERS", "0", "not a whole number from 1 to"), ("PROCESSES", "maybe", "not one of true, false")],
+    [
+        ("N_WORKERS", "0", "not a whole number from 1 to"),
+        ("PROCESSES", "maybe", "not allowed; choose one of true, false"),
+    ],
 )
 def test_bad_local_override_names_the_variable(key: str, value: str, message: str) -> None:
     with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}LOCAL_{key}: '{value}' is {message}"):

@@ -14,13 +14,18 @@ what it needs from here in one import::
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
 
 Where the cluster runs (embedded, Coiled) is decided when a run starts, from the
-command line, the environment and ``settings.py``: never in a flow's code.
+command line, the environment and ``settings.py``: never in a flow's code. Importing
+this package warns once about any ``<PREFIX>_*`` variable no setting reads, so a
+misspelt override is never ignored without a word, whichever command runs.
 """
 
 from .cluster_flow import cluster_flow
 from .contract import FlowContractError, FlowDeclaration, declare
+from .overrides import warn_unknown_variables
 from .resource import DaskCluster
 from .retry import cluster_task_retries
+
+warn_unknown_variables()
 
 __all__ = [
     "DaskCluster",

@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .clusters import BACKENDS, ClusterConfigError
+from .clusters import BACKENDS
+from .coiled_access import CoiledUnavailable
 from .contract import FlowContractError, FlowDeclaration
 from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
+from .overrides import SettingError
 from .registry import find_flows
 
 PROG = f"python -m {__package__.partition('.')[0]}"
@@ -21,7 +23,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
-def build_parser(flows: Mapping[str, FlowDeclaration]) -> argparse.ArgumentParser:
+def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -> argparse.ArgumentParser:
+    """The command line; ``any_flow`` takes any flow name, for when the flows cannot be loaded
+    and the reason, not a list of choices, is what to print."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("flows", help="list the flows and their parameters")
@@ -31,7 +35,9 @@ def build_parser(flows: Mapping[str, FlowDeclaration]) -> argparse.ArgumentParse
         epilog="flows:\n" + textwrap.indent(flow_listing(flows), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("flow", choices=sorted(flows), metavar="FLOW", help="the flow to run (listed below)")
+    run.add_argument(
+        "flow", choices=None if any_flow else sorted(flows), metavar="FLOW", help="the flow to run (listed below)"
+    )
     run.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then settings.py)")
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
@@ -84,9 +90,12 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
         outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters)
-    except (ValueError, ClusterConfigError) as error:
+    except ValueError as error:  # FlowContractError and SettingError included
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except CoiledUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:  # run_flow has closed the clusters by the time this arrives
         print(f"{args.flow}: interrupted; no cluster is left running", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -113,9 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a flow module that cannot be loaded stops every command but ``doctor``."""
     try:
         flows, broken = find_flows(), None
-    except FlowContractError as error:
+    except (FlowContractError, SettingError) as error:
         flows, broken = {}, error
-    args = build_parser(flows).parse_args(argv)
+    args = build_parser(flows, any_flow=broken is not None).parse_args(argv)
     if args.command == "doctor":
         from .doctor import main as doctor
 

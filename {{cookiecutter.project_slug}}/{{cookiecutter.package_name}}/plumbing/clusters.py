@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, ENV_PREFIX, LOCAL_DEFAULTS, PROJECT_TAG
+from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, LOCAL_DEFAULTS, PROJECT_TAG
+from .coiled_access import require_credentials, start_cluster
+from .overrides import SettingError, read_setting, variable
+from .rules import memory_per_cpu_problem
 
 BACKENDS = ("local", "coiled")
-BACKEND_VAR = f"{ENV_PREFIX}CLUSTER"
-FLAGS = {"true": True, "false": False}
-SPOT_POLICIES = ("spot_with_fallback", "on-demand", "spot")
-MAX_WORKERS = 1000
+BACKEND_VAR = variable("CLUSTER")
 # Dask settings while the embedded cluster starts. gilknocker (installed with coiled)
 # gives every scheduler, nanny and worker a native thread sampling GIL contention for the
 # dashboard; at exit after a Ctrl-C it can abort the process ("FATAL: exception not
@@ -31,7 +31,7 @@ MAX_WORKERS = 1000
 LOCAL_DASK_CONFIG = {"distributed.admin.system-monitor.gil.enabled": False}
 
 
-class ClusterConfigError(ValueError):
+class ClusterConfigError(SettingError):
     """A backend name or cluster setting that cannot work; the message says which and why."""
 
 
@@ -50,6 +50,8 @@ class ClusterSpec:
         import dask
 
         with dask.config.set(dict(self.dask_config)):
+            if self.backend == "coiled":
+                return start_cluster(self.cluster_class, self.kwargs)
             return self.cluster_class(**self.kwargs)
 
 
@@ -72,27 +74,32 @@ def resolve_backend(explicit: str | None = None, environ: Mapping[str, str] | No
     environ = os.environ if environ is None else environ
     explicit = explicit or _run_backend
     if explicit:
-        source, backend = "--cluster", explicit
-    elif environ.get(BACKEND_VAR):
-        source, backend = BACKEND_VAR, environ[BACKEND_VAR]
-    else:
-        source, backend = "settings.DEFAULT_BACKEND", DEFAULT_BACKEND
-    if backend not in BACKENDS:
-        raise ClusterConfigError(f"{source}: unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
-    return backend
+        if explicit not in BACKENDS:
+            raise ClusterConfigError(f"--cluster: {explicit!r} is not allowed; choose one of {', '.join(BACKENDS)}")
+        return explicit
+    try:
+        return str(read_setting("CLUSTER", DEFAULT_BACKEND, environ))
+    except SettingError as error:
+        raise ClusterConfigError(str(error)) from None
 
 
 def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None = None) -> ClusterSpec:
-    """Build the spec for ``backend``; imports coiled only when it is needed."""
+    """Build the spec for ``backend``; imports coiled only when it is needed.
+
+    A Coiled spec is only built with a token, or at a terminal where Coiled's own
+    browser login can get one (``coiled_access.require_credentials``).
+    """
     environ = os.environ if environ is None else environ
     if backend == "local":
         from distributed import LocalCluster
 
         return ClusterSpec("local", flow_name, LocalCluster, local_cluster_kwargs(environ), LOCAL_DASK_CONFIG)
     if backend == "coiled":
+        kwargs = coiled_cluster_kwargs(flow_name, environ)
+        require_credentials(environ)
         import coiled
 
-        return ClusterSpec("coiled", flow_name, coiled.Cluster, coiled_cluster_kwargs(flow_name, environ))
+        return ClusterSpec("coiled", flow_name, coiled.Cluster, kwargs)
     raise ClusterConfigError(f"unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -100,9 +107,9 @@ def local_cluster_kwargs(environ: Mapping[str, str]) -> dict[str, Any]:
     """Keyword arguments for ``distributed.LocalCluster``."""
     settings = _settings("LOCAL", LOCAL_DEFAULTS, environ)
     return {
-        "n_workers": _count(settings, "n_workers", "LOCAL", upper=64),
-        "threads_per_worker": _count(settings, "threads_per_worker", "LOCAL", upper=64),
-        "processes": _flag(settings, "processes", "LOCAL"),
+        "n_workers": settings["n_workers"],
+        "threads_per_worker": settings["threads_per_worker"],
+        "processes": settings["processes"],
         # ":0" picks a free port, so a second run or a notebook's cluster never clashes.
         "dashboard_address": ":0",
     }
@@ -117,22 +124,17 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
     typo fails in a second on this machine instead of after minutes of provisioning.
     """
     settings = _settings("COILED", COILED_DEFAULTS, environ)
-    policy = settings["spot_policy"]
-    if policy not in SPOT_POLICIES:
-        raise ClusterConfigError(
-            f"{_var('COILED', 'spot_policy')}: {policy!r} is not a spot policy; choose one of {', '.join(SPOT_POLICIES)}"
-        )
-    for duration in ("idle_timeout", "no_client_timeout"):
-        _duration(settings, duration)
-    _memory(settings, "worker_memory")
+    problem = memory_per_cpu_problem(settings["worker_memory"], settings["worker_cpu"], variable("COILED_WORKER_CPU"))
+    if problem is not None:
+        raise ClusterConfigError(f"{variable('COILED_WORKER_MEMORY')}: {problem}")
     kwargs: dict[str, Any] = {
         "name": settings["name"] or f"{PROJECT_TAG}-{flow_name}-{secrets.token_hex(3)}",
-        "n_workers": _count(settings, "n_workers", "COILED", upper=MAX_WORKERS),
-        "worker_cpu": _count(settings, "worker_cpu", "COILED", upper=1024),
+        "n_workers": settings["n_workers"],
+        "worker_cpu": settings["worker_cpu"],
         "worker_memory": settings["worker_memory"],
         "idle_timeout": settings["idle_timeout"],
         "no_client_timeout": settings["no_client_timeout"],
-        "spot_policy": policy,
+        "spot_policy": settings["spot_policy"],
         "shutdown_on_close": True,
         "tags": {"project": PROJECT_TAG, "flow": flow_name},
     }
@@ -142,49 +144,9 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
     return kwargs
 
 
-def _var(group: str, key: str) -> str:
-    return f"{ENV_PREFIX}{group}_{key.upper()}"
-
-
-def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
-    return {key: environ.get(_var(group, key), default).strip() for key, default in defaults.items()}
-
-
-def _count(settings: Mapping[str, str], key: str, group: str, upper: int) -> int:
-    raw = settings[key]
-    if not raw.isdigit() or not 1 <= int(raw) <= upper:
-        raise ClusterConfigError(f"{_var(group, key)}: {raw!r} is not a whole number from 1 to {upper}")
-    return int(raw)
-
-
-def _flag(settings: Mapping[str, str], key: str, group: str) -> bool:
-    raw = settings[key].lower()
-    if raw not in FLAGS:
-        raise ClusterConfigError(f"{_var(group, key)}: {settings[key]!r} is not one of {', '.join(FLAGS)}")
-    return FLAGS[raw]
-
-
-def _memory(settings: Mapping[str, str], key: str) -> None:
-    from dask.utils import parse_bytes
-
-    raw = settings[key]
+def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Every setting of ``group``, read and checked (ClusterConfigError for the first refused)."""
     try:
-        size = parse_bytes(raw)
-    except (ValueError, TypeError):
-        size = 0
-    # A bare number means bytes to dask but GiB to Coiled: insist on a unit.
-    if size <= 0 or raw.replace(".", "", 1).isdigit():
-        raise ClusterConfigError(f"{_var('COILED', key)}: {raw!r} is not a memory size such as 16GiB or 8 GB")
-
-
-def _duration(settings: Mapping[str, str], key: str) -> None:
-    from dask.utils import parse_timedelta
-
-    try:
-        seconds = parse_timedelta(settings[key])
-    except (KeyError, ValueError, TypeError):
-        seconds = None
-    if not seconds or seconds <= 0:
-        raise ClusterConfigError(
-            f"{_var('COILED', key)}: {settings[key]!r} is not a duration such as '20 minutes', '45m' or '2 hours'"
-        )
+        return {key: read_setting(f"{group}_{key.upper()}", default, environ) for key, default in defaults.items()}
+    except SettingError as error:
+        raise ClusterConfigError(str(error)) from None

@@ -25,6 +25,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..settings import DISTRIBUTION, PYTHON_VERSION
+from .clusters import resolve_backend
+from .coiled_access import LOGIN, has_token
+from .overrides import SettingError
 from .versions import MUST_MATCH
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -272,6 +275,24 @@ async def _scan() -> tuple[list[Any], Mapping[str, Sequence[str]]]:
     return packages, faulty
 
 
+def check_coiled_token() -> list[Finding]:
+    """A run on Coiled without a token stops at once (or, at a terminal, opens Coiled's browser login).
+
+    A problem when runs go to Coiled unless told otherwise (``<PREFIX>_CLUSTER``, then
+    settings.py); a note for a project that computes locally by default, so the doctor
+    stays useful to someone who never goes to Coiled.
+    """
+    try:
+        backend = resolve_backend()
+    except SettingError as error:
+        return [Finding(PROBLEM, str(error))]
+    if has_token():
+        return [Finding(OK, "a Coiled token is configured (coiled login or DASK_COILED__TOKEN)")]
+    if backend == "coiled":
+        return [Finding(PROBLEM, f"no Coiled token, and runs go to Coiled by default: {LOGIN}")]
+    return [Finding(NOTE, f"no Coiled token; runs with --cluster coiled need one: {LOGIN}")]
+
+
 def diagnose() -> list[Finding]:
     """Every check, in the order a reader fixes them."""
     pins, findings = project_pins()
@@ -282,7 +303,14 @@ def diagnose() -> list[Finding]:
         for name in MUST_MATCH
         if name != "python"
     }
-    return check_python() + findings + check_pins(pins, installed) + check_must_match(versions) + scanned
+    return (
+        check_python()
+        + findings
+        + check_pins(pins, installed)
+        + check_must_match(versions)
+        + scanned
+        + check_coiled_token()
+    )
 
 
 def scan() -> tuple[list[Any] | None, list[Finding]]:

@@ -19,7 +19,9 @@ from contextlib import contextmanager
 from prefect.executors import DaskExecutor
 
 from .clusters import cluster_spec, resolve_backend
+from .coiled_access import CoiledUnavailable
 from .contract import check_current_run
+from .overrides import exit_on_refusal
 from .runlog import note_backend
 from .session import ClusterSession
 
@@ -50,11 +52,17 @@ class ClusterDaskExecutor(DaskExecutor):
             self.client = None
 
     def _open_session(self) -> ClusterSession:
-        """The run's open session, or a new one once the parameters have passed."""
+        """The run's open session, or a new one once the parameters have passed.
+
+        A refused setting exits 2, and Coiled out of reach exits 1, each with one line
+        (under ``prefect run -p``; the command line has refused bad settings already).
+        """
         if self.session is None or not self.session.is_open:
             check_current_run()
-            backend = resolve_backend()
-            self.session = ClusterSession(cluster_spec(backend, self.flow_name), self.logger)
+            with exit_on_refusal():
+                backend = resolve_backend()
+                self.session = ClusterSession(cluster_spec(backend, self.flow_name), self.logger)
             note_backend(self.flow_name, backend)
-            self.session.open()
+            with exit_on_refusal(CoiledUnavailable, code=1):
+                self.session.open()
         return self.session

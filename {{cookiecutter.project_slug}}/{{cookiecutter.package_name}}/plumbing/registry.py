@@ -11,10 +11,15 @@ import pkgutil
 
 from .. import flows as flows_package
 from .contract import FlowContractError, FlowDeclaration
+from .overrides import SettingError
 
 
 def find_flows() -> dict[str, FlowDeclaration]:
-    """Every declared flow by name, in the order of their module names."""
+    """Every declared flow by name, in the order of their module names.
+
+    Raises FlowContractError for a module that breaks the contract or cannot be imported,
+    and SettingError, with the variable's own line, for a setting read at import.
+    """
     found: dict[str, FlowDeclaration] = {}
     for info in sorted(pkgutil.iter_modules(flows_package.__path__), key=lambda info: info.name):
         if info.name.startswith("_"):
@@ -22,7 +27,7 @@ def find_flows() -> dict[str, FlowDeclaration]:
         where = f"flows/{info.name}.py"
         try:
             module = importlib.import_module(f"{flows_package.__name__}.{info.name}")
-        except FlowContractError:
+        except (FlowContractError, SettingError):  # their message already says what to fix
             raise
         except Exception as error:
             raise FlowContractError(f"{where} cannot be imported: {type(error).__name__}: {error}") from error

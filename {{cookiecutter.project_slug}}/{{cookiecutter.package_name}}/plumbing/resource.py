@@ -15,7 +15,9 @@ import prefect
 from prefect import resource_manager
 
 from .clusters import cluster_spec, resolve_backend
+from .coiled_access import CoiledUnavailable
 from .contract import check_current_run
+from .overrides import exit_on_refusal
 from .runlog import note_backend
 from .session import ClusterSession
 
@@ -26,17 +28,20 @@ class DaskCluster:
 
     Its first task checks the run's parameters and settings, so no cluster starts for
     a run that cannot work; the next one (``dask_cluster.setup``) starts the cluster.
+    A refused setting exits 2, and Coiled out of reach exits 1, each with one line.
     """
 
     def __init__(self) -> None:
         self.flow_name = prefect.context.get("flow_name", "flow")
         check_current_run()
-        self.backend = resolve_backend()
-        self.session = ClusterSession(cluster_spec(self.backend, self.flow_name), prefect.context.get("logger"))
+        with exit_on_refusal():
+            self.backend = resolve_backend()
+            self.session = ClusterSession(cluster_spec(self.backend, self.flow_name), prefect.context.get("logger"))
 
     def setup(self) -> Any:
         note_backend(self.flow_name, self.backend)
-        return self.session.open()
+        with exit_on_refusal(CoiledUnavailable, code=1):
+            return self.session.open()
 
     def cleanup(self, client: Any) -> None:
         self.session.close()

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import math
-import os
 from datetime import timedelta
 
-from ..settings import ENV_PREFIX, RETRY_DELAY_SECONDS, TASK_RETRIES
+import prefect
 
-RETRY_DELAY_VAR = f"{ENV_PREFIX}RETRY_DELAY_SECONDS"
-MAX_RETRY_DELAY_SECONDS = 3600  # a longer wait keeps a paid cluster idle for nothing
+from ..settings import RETRY_DELAY_SECONDS, TASK_RETRIES
+from .overrides import exit_on_refusal, read_setting, variable
+
+RETRY_DELAY_VAR = variable("RETRY_DELAY_SECONDS")
 
 
 def cluster_task_retries() -> dict[str, object]:
-    """Task keyword arguments for ``max_retries`` and ``retry_delay``."""
-    raw = os.environ.get(RETRY_DELAY_VAR, RETRY_DELAY_SECONDS).strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = math.nan
-    if not 0 <= seconds <= MAX_RETRY_DELAY_SECONDS:
-        raise ValueError(f"{RETRY_DELAY_VAR}: {raw!r} is not a number of seconds from 0 to {MAX_RETRY_DELAY_SECONDS}")
-    return {"max_retries": TASK_RETRIES, "retry_delay": timedelta(seconds=seconds)}
+    """Task keyword arguments for ``max_retries`` and ``retry_delay``.
+
+    Flow modules call this when they are imported. A refused delay raises SettingError,
+    which the command line reports as it is; while ``prefect run -p`` loads a flow file
+    it is one line and exit 2 instead of Prefect's traceback.
+    """
+    if prefect.context.get("loading_flow"):
+        with exit_on_refusal():
+            seconds = read_setting("RETRY_DELAY_SECONDS", RETRY_DELAY_SECONDS)
+    else:
+        seconds = read_setting("RETRY_DELAY_SECONDS", RETRY_DELAY_SECONDS)
+    return {"max_retries": TASK_RETRIES, "retry_delay": timedelta(seconds=float(seconds))}

@@ -1,0 +1,234 @@
+"""The rules every cluster and retry setting follows, wherever its value comes from.
+
+The same rules read the answers given when the project was generated (the template's
+pre-generation hook loads this very file) and the ``<PREFIX>_*`` environment overrides
+read at run time, so a value is accepted or refused with the same words in both places.
+That is why this module imports nothing outside the standard library: the hook runs in
+the environment of whoever generates the project, which has neither dask nor coiled.
+The duration and memory formats are the subsets of dask's ``parse_timedelta`` and
+``parse_bytes`` (what coiled reads) on which both agree; the template's tests prove it.
+
+A rule takes the raw text (surrounding spaces and tabs are ignored) and returns the value as the
+project uses it, or raises ``RuleError`` with ``<value> is not ...; <what is allowed>``;
+the caller puts the name of the answer or the variable in front.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+
+Rule = Callable[[object], object]
+
+NUMBER = r"([0-9]+(?:\.[0-9]+)?)"  # [0-9] is ASCII only: no superscripts or other scripts' digits
+DURATION_UNITS = {
+    **dict.fromkeys(("s", "second", "seconds"), 1),
+    **dict.fromkeys(("m", "minute", "minutes"), 60),
+    **dict.fromkeys(("h", "hour", "hours"), 3600),
+    **dict.fromkeys(("d", "day", "days"), 86400),
+    **dict.fromkeys(("w", "week", "weeks"), 604800),
+}
+DURATION = re.compile(rf"{NUMBER} ?({'|'.join(DURATION_UNITS)})", re.IGNORECASE | re.ASCII)
+GIB = 2**30
+MEMORY_UNITS = {"mib": 2**20, "mb": 10**6, "gib": GIB, "gb": 10**9, "tib": 2**40, "tb": 10**12}
+MEMORY = re.compile(rf"{NUMBER} ?({'|'.join(MEMORY_UNITS)})", re.IGNORECASE | re.ASCII)
+# Longest number text read at all: longer ones are out of every range below, and Python
+# refuses to convert integers of more than 4300 digits.
+NUMBER_MAX_CHARS = 30
+# Cloud VMs offer from about 0.9 GiB (GCP highcpu) to about 55 GiB (AWS u-24tb1) per vCPU.
+GIB_PER_VCPU = (0.5, 64)
+# Coiled's own rule for workspace slugs (coiled.utils.ACCOUNT_REGEX); cluster names follow
+# it too, as clouds label resources with them (63 characters at most).
+NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+# Cloud region names such as us-east-1 (AWS), us-east1 (GCP) or eastus2 (Azure).
+REGION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
+SECONDS = re.compile(NUMBER)
+FLAGS = {"true": True, "false": False}
+
+
+class RuleError(ValueError):
+    """A value a setting cannot take; the message names the value and what is allowed."""
+
+
+def shown(value: object) -> str:
+    """The value as a quoted one-line repr, shortened so a long value keeps the line readable."""
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:57] + "...")
+    return repr(value)
+
+
+def text_of(value: object) -> str | None:
+    """The value as text without surrounding spaces or tabs (None if it is no text at all);
+    a replay file may hold whole numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip(" \t") if isinstance(value, str) else None
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in a duration written the way both these rules and dask read it."""
+    match = DURATION.fullmatch(text) if len(text) <= NUMBER_MAX_CHARS else None
+    return float(match.group(1)) * DURATION_UNITS[match.group(2).lower()] if match else None
+
+
+def memory_bytes(text: str) -> int | None:
+    """Bytes in a memory size written the way both these rules and dask read it."""
+    match = MEMORY.fullmatch(text) if len(text) <= NUMBER_MAX_CHARS else None
+    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2).lower()]) if match else None
+
+
+def choice(*allowed: str) -> Rule:
+    def read(value: object) -> str:
+        text = text_of(value)
+        if text is None or text not in allowed:
+            raise RuleError(f"{shown(value)} is not allowed; choose one of {', '.join(allowed)}")
+        return text
+
+    return read
+
+
+def flag(value: object) -> bool:
+    text = (text_of(value) or "").lower()
+    if text not in FLAGS:
+        raise RuleError(f"{shown(value)} is not allowed; choose one of {', '.join(FLAGS)}")
+    return FLAGS[text]
+
+
+def whole_number(high: int) -> Rule:
+    def read(value: object) -> int:
+        text = text_of(value)
+        if text is None or not WHOLE_NUMBER.fullmatch(text) or len(text) > NUMBER_MAX_CHARS or int(text) > high:
+            raise RuleError(f"{shown(value)} is not a whole number from 1 to {high}")
+        return int(text)
+
+    return read
+
+
+def cloud_name(pattern: re.Pattern[str], longest: int, rule: str) -> Rule:
+    """An optional name: empty means Coiled's default."""
+
+    def read(value: object) -> str:
+        text = text_of(value)
+        if text is None or (text and not (pattern.fullmatch(text) and len(text) <= longest)):
+            raise RuleError(
+                f"{shown(value)} is not allowed; leave it empty for Coiled's default or use up to {longest} {rule}"
+            )
+        return text
+
+    return read
+
+
+def duration(low: int, high: int, spelled: str) -> Rule:
+    """A duration in the text form Coiled passes to dask, within ``low`` to ``high`` seconds."""
+
+    def read(value: object) -> str:
+        text = text_of(value) or ""
+        seconds = duration_seconds(text)
+        if seconds is None or not low <= seconds <= high:
+            raise RuleError(
+                f"{shown(value)} is not a duration from {spelled} such as '20 minutes', '45m', '2 hours' or "
+                "'1 day' (units: s, m, h, d, w or their names)"
+            )
+        return text
+
+    return read
+
+
+def memory(value: object) -> str:
+    """A memory size with its unit: a bare number means bytes to dask but GiB to Coiled."""
+    text = text_of(value) or ""
+    size = memory_bytes(text)
+    if size is None or size < GIB:
+        raise RuleError(
+            f"{shown(value)} is not a memory size of at least 1 GiB such as '16GiB' or '8 GB' "
+            "(units: GiB, GB, MiB, MB, TiB, TB)"
+        )
+    return text
+
+
+def seconds(high: int) -> Rule:
+    def read(value: object) -> float:
+        text = text_of(value) or ""
+        if not SECONDS.fullmatch(text) or len(text) > NUMBER_MAX_CHARS or float(text) > high:
+            raise RuleError(f"{shown(value)} is not a number of seconds from 0 to {high}")
+        return float(text)
+
+    return read
+
+
+# Every setting, by the name its environment variable has after ``<PREFIX>_``.
+RULES: dict[str, Rule] = {
+    "CLUSTER": choice("local", "coiled"),
+    "LOCAL_N_WORKERS": whole_number(64),
+    "LOCAL_THREADS_PER_WORKER": whole_number(64),
+    "LOCAL_PROCESSES": flag,
+    "COILED_WORKSPACE": cloud_name(
+        NAME, 63, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
+    ),
+    "COILED_REGION": cloud_name(
+        REGION,
+        40,
+        "lowercase letters and digits joined by single dashes, starting with a letter (e.g. us-east-1, us-east1, eastus2)",
+    ),
+    "COILED_N_WORKERS": whole_number(1000),
+    "COILED_WORKER_CPU": whole_number(1024),
+    "COILED_WORKER_MEMORY": memory,
+    # Shorter than a minute stops a cluster between two steps of a run; longer than a week
+    # is no backstop for a forgotten one.
+    "COILED_IDLE_TIMEOUT": duration(60, 7 * 86400, "1 minute to 7 days"),
+    "COILED_SPOT_POLICY": choice("spot_with_fallback", "on-demand", "spot"),
+    "COILED_NAME": cloud_name(
+        NAME, 63, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
+    ),
+    # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
+    # bills a day for a client that vanished.
+    "COILED_NO_CLIENT_TIMEOUT": duration(60, 86400, "1 minute to 1 day"),
+    "RETRY_DELAY_SECONDS": seconds(3600),  # a longer wait keeps a paid cluster idle for nothing
+}
+# The generation answers that are settings, with the setting each one is.
+ANSWERS = {
+    "default_cluster": "CLUSTER",
+    "coiled_workspace": "COILED_WORKSPACE",
+    "coiled_region": "COILED_REGION",
+    "coiled_n_workers": "COILED_N_WORKERS",
+    "coiled_worker_cpu": "COILED_WORKER_CPU",
+    "coiled_worker_memory": "COILED_WORKER_MEMORY",
+    "coiled_idle_timeout": "COILED_IDLE_TIMEOUT",
+    "coiled_spot_policy": "COILED_SPOT_POLICY",
+}
+
+
+def problem(key: str, value: object) -> str | None:
+    """Why ``value`` is refused for setting ``key``, or None if it is accepted."""
+    try:
+        RULES[key](value)
+    except RuleError as error:
+        return str(error)
+    return None
+
+
+def memory_per_cpu_problem(worker_memory: str, worker_cpu: int, cpu_name: str) -> str | None:
+    """Combinations no cloud offers: Coiled would find no VM type and fail at cluster start."""
+    per_cpu = (memory_bytes(worker_memory) or 0) / GIB / worker_cpu
+    low, high = GIB_PER_VCPU
+    if low <= per_cpu <= high:
+        return None
+    return (
+        f"{shown(worker_memory)} is {per_cpu:.3g} GiB per vCPU with {cpu_name} {worker_cpu}; "
+        f"use {low} to {high} GiB per vCPU, the range cloud VMs offer"
+    )
+
+
+def unknown_variables(environ: Mapping[str, str], prefix: str) -> list[str]:
+    """A warning for every ``<prefix>*`` variable that is no setting, naming the closest one."""
+    known = [prefix + key for key in RULES]
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith(prefix) and name not in known:
+            closest = difflib.get_close_matches(name, known, n=1, cutoff=0)
+            warnings.append(
+                f"warning: {name} is not a setting of this project and is ignored; did you mean {closest[0]}?"
+            )
+    return warnings
