@@ -34,7 +34,12 @@ def requirements(python: str, groups: list[str], context: dict | None = None) ->
             "(Prefect 1 needs pendulum 2, which has no build for newer Pythons)"
         )
     pins = context["_pins"][python]
-    return [f"{name}=={pins[name]}" for group in groups for name in context["_requirements"][group]]
+    return [f"{name}=={pins[bare(name)]}" for group in groups for name in context["_requirements"][group]]
+
+
+def bare(requirement: str) -> str:
+    """The pinned name of a requirement: ``moto[server]`` is pinned as ``moto``."""
+    return requirement.split("[")[0]
 
 
 def main(argv: list[str] | None = None) -> int:
