@@ -24,6 +24,12 @@ def _module(package: str, name: str) -> Any:
     return import_module(f"{package}.{name}")
 
 
+def _window(package: str, parameters: dict[str, Any]) -> Any:
+    """The synthetic window of the timeseries flow's defaults with ``parameters`` over them."""
+    window = _module(package, "flows.timeseries_window")
+    return window.validate_window(**{**window.WINDOW_DEFAULTS, **parameters})
+
+
 def _frame_payload(summary: Any, seconds: float) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(summary["id_count"].sum()), "summary": summary.to_dict("split")}
 
@@ -65,7 +71,7 @@ def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _window(package, spec["parameters"])
     start = perf_counter()
     cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with cluster_spec.start() as cluster, Client(cluster) as client:
@@ -98,7 +104,7 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _window(package, spec["parameters"])
     seconds: dict[str, list[float]] = {"flow": [], "dask": []}
     summaries: dict[str, Any] = {}
     owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
@@ -207,7 +213,7 @@ def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _window(package, spec["parameters"])
     started = perf_counter()
     with (
         _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name).start() as cluster,
