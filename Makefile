@@ -15,7 +15,7 @@ $(STAMP): requirements-dev.txt cookiecutter.json tools/pins.py
 	@test -n "$(PYTHON)" || { echo "error: Python 3.9, 3.10 or 3.11 is required (Prefect 1); install one or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python tools/pins.py requirements --groups runtime,dev,diagram,s3,s3-test > $(VENV)/pins.txt
+	$(BIN)/python tools/pins.py requirements > $(VENV)/pins.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -r $(VENV)/pins.txt
 	$(BIN)/python -m pip check
 	touch $(STAMP)

@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from time import perf_counter, sleep
 from typing import Any
 
@@ -92,8 +93,10 @@ class _Lent:
         pass
 
 
-def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The flow and plain Dask in turn on one warm cluster: what Prefect adds to the compute alone.
+def _on_one_cluster(
+    package: str, repeats: int, parameters: dict[str, Any], plain: Callable[[Any], Any], warm_up: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """The flow (with ``parameters``) and ``plain(client)`` in turn on one warm cluster: what Prefect adds.
 
     The flow's own ``cluster_spec`` is swapped for one that lends this cluster, so its
     resource, session, version check and closing report all run as usual; the cluster's
@@ -104,24 +107,74 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
-    window = _window(package, spec["parameters"])
     seconds: dict[str, list[float]] = {"flow": [], "dask": []}
     summaries: dict[str, Any] = {}
     owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
         _module(package, "plumbing.resource").cluster_spec = lambda backend, flow_name: lent
-        _warm_up(ts, window, client)
-        for round_ in range(spec["repeats"]):
+        warm_up(client)
+        for round_ in range(repeats):
             for side in rotated(list(seconds), round_):
                 start = perf_counter()
-                if side == "flow":
-                    summaries[side] = _flow_summary(runner, spec["parameters"])
-                else:
-                    summaries[side] = ts.summarize_frame(ts.load_timeseries(window), client)
+                summaries[side] = _flow_summary(runner, parameters) if side == "flow" else plain(client)
                 seconds[side].append(perf_counter() - start)
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
+
+
+def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The synthetic timeseries: the flow and plain Dask in turn on one warm cluster."""
+    ts, window = _module(package, "flows.timeseries"), _window(package, spec["parameters"])
+    return _on_one_cluster(
+        package,
+        spec["repeats"],
+        spec["parameters"],
+        lambda client: ts.summarize_frame(ts.load_timeseries(window), client),
+        lambda client: _warm_up(ts, window, client),
+    )
+
+
+def read_write(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The read path's dataset, written once with the project's own ``sample-data`` command."""
+    cli = _module(package, "plumbing.cli")
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in spec["parameters"].items()]
+    start = perf_counter()
+    if cli.main(["sample-data", spec["path"], *options, "--overwrite", "--cluster", "local"]) != 0:
+        raise SystemExit("sample-data failed")
+    return {"seconds": perf_counter() - start}
+
+
+def plain_read(package: str, path: str, client: Any) -> Any:
+    """Plain Dask as a user writes it: read_parquet, then the flow's aggregations (tidied alike to compare)."""
+    import dask.dataframe as dd
+
+    ts = _module(package, "flows.timeseries")
+    return ts.tidy(client.compute(dd.read_parquet(path).groupby("name").agg(ts.AGGREGATIONS)).result())
+
+
+def read_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Plain Dask's read and summary end to end, on its own cluster from the flow's spec."""
+    from distributed import Client
+
+    ts = _module(package, "flows.timeseries")
+    start = perf_counter()
+    cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
+    with cluster_spec.start() as cluster, Client(cluster) as client:
+        summary = plain_read(package, spec["path"], client)
+    return _frame_payload(summary, perf_counter() - start)
+
+
+def read_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The flow with ``source=`` the dataset and plain Dask's read in turn on one warm cluster."""
+    first = sorted(Path(spec["path"]).glob("*.parquet"))[0]
+    return _on_one_cluster(
+        package,
+        spec["repeats"],
+        {"source": spec["path"]},
+        lambda client: plain_read(package, spec["path"], client),
+        lambda client: plain_read(package, str(first), client),  # workers import what reading needs
+    )
 
 
 def _each(function: Callable[[int], int], batch: list[int]) -> list[int]:
@@ -233,6 +286,9 @@ CASES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "timeseries-flow": timeseries_flow,
     "timeseries-dask": timeseries_dask,
     "timeseries-shared": timeseries_shared,
+    "read-write": read_write,
+    "read-dask": read_dask,
+    "read-shared": read_shared,
     "mapped": mapped_variants,
     "sweep": sweep_variant,
 }
