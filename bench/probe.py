@@ -19,6 +19,7 @@ from time import perf_counter, sleep
 from typing import Any
 
 RESULT_PREFIX = "BENCH-RESULT "
+BASELINE = "the flow's read alone"  # read_variants' reference: the flow's settings, without Prefect
 
 
 def _module(package: str, name: str) -> Any:
@@ -94,9 +95,16 @@ class _Lent:
 
 
 def _on_one_cluster(
-    package: str, repeats: int, parameters: dict[str, Any], plain: Callable[[Any], Any], warm_up: Callable[[Any], Any]
+    package: str,
+    repeats: int,
+    parameters: dict[str, Any],
+    others: dict[str, Callable[[Any], Any]],
+    warm_up: Callable[[Any], Any],
 ) -> dict[str, Any]:
-    """The flow (with ``parameters``) and ``plain(client)`` in turn on one warm cluster: what Prefect adds.
+    """The flow (with ``parameters``) and each of ``others(client)`` in turn on one warm cluster.
+
+    Against plain Dask (``others["dask"]``) this is what Prefect adds; other entries are
+    variants of the flow's own computation, each with one setting changed.
 
     The flow's own ``cluster_spec`` is swapped for one that lends this cluster, so its
     resource, session, version check and closing report all run as usual; the cluster's
@@ -107,7 +115,7 @@ def _on_one_cluster(
     from distributed import Client
 
     ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
-    seconds: dict[str, list[float]] = {"flow": [], "dask": []}
+    seconds: dict[str, list[float]] = {"flow": [], **{name: [] for name in others}}
     summaries: dict[str, Any] = {}
     owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
@@ -117,7 +125,7 @@ def _on_one_cluster(
         for round_ in range(repeats):
             for side in rotated(list(seconds), round_):
                 start = perf_counter()
-                summaries[side] = _flow_summary(runner, parameters) if side == "flow" else plain(client)
+                summaries[side] = _flow_summary(runner, parameters) if side == "flow" else others[side](client)
                 seconds[side].append(perf_counter() - start)
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
@@ -130,7 +138,7 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
         package,
         spec["repeats"],
         spec["parameters"],
-        lambda client: ts.summarize_frame(ts.load_timeseries(window), client),
+        {"dask": lambda client: ts.summarize_frame(ts.load_timeseries(window), client)},
         lambda client: _warm_up(ts, window, client),
     )
 
@@ -165,14 +173,35 @@ def read_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     return _frame_payload(summary, perf_counter() - start)
 
 
+def read_variants(package: str, path: str) -> dict[str, Callable[[Any], Any]]:
+    """The flow's own read and summary with one of its settings changed: what each setting is worth."""
+    import dask.dataframe as dd
+
+    ts = _module(package, "flows.timeseries")
+    urls = list(_module(package, "flows.timeseries_source").inspect_source(path, ts.COLUMNS).urls)
+
+    def variant(split_out: int | None = ts.SPLIT_OUT, **read: Any) -> Callable[[Any], Any]:
+        options = {"columns": ts.COLUMNS, "index": False, **read}
+        graph = dd.read_parquet(urls, **options).groupby("name").agg(ts.AGGREGATIONS, split_out=split_out)
+        return lambda client: ts.tidy(client.compute(graph).result())
+
+    return {
+        BASELINE: variant(),
+        "split_out auto": variant(split_out=None),
+        "timestamp index read too": variant(index=None),
+        "every column read": variant(columns=None),
+    }
+
+
 def read_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The flow with ``source=`` the dataset and plain Dask's read in turn on one warm cluster."""
+    """The flow with ``source=`` the dataset, plain Dask's read and the flow's variants in turn on one warm cluster."""
     first = sorted(Path(spec["path"]).glob("*.parquet"))[0]
+    others = {"dask": lambda client: plain_read(package, spec["path"], client), **read_variants(package, spec["path"])}
     return _on_one_cluster(
         package,
         spec["repeats"],
         {"source": spec["path"]},
-        lambda client: plain_read(package, spec["path"], client),
+        others,
         lambda client: plain_read(package, str(first), client),  # workers import what reading needs
     )
 

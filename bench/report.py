@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.probe import BASELINE
+
 # The targets the template holds itself to, drawn as reference lines (not checked anywhere).
 TIMESERIES_TARGET = 1.10
 BATCHED_TARGET = 1.5
@@ -47,6 +49,13 @@ def read_tables(results: dict[str, Any]) -> str:
                         f"{row['flow_rows_per_s'] / 1e6:.2f}M",
                         f"{row['dask_rows_per_s'] / 1e6:.2f}M",
                     ]
+                ],
+            ),
+            _table(
+                ["the flow's read, one setting changed", "seconds", f"vs {BASELINE}"],
+                [
+                    [label, f"{value:.2f}", f"{value / row['variants_s'][BASELINE]:.2f}x"]
+                    for label, value in row["variants_s"].items()
                 ],
             ),
             _table(

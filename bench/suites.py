@@ -103,8 +103,9 @@ def read_path(project: Path, package: str, profile: Profile, out: Path, say: Pro
             raise RuntimeError(f"read path {label}: the flow and plain Dask computed different summaries")
         say(f"read path {label} round {round_ + 1}: flow {flow['seconds']:.2f} s, dask {dask['seconds']:.2f} s")
     shared = probe(project, package, "read-shared", {"path": str(path), "repeats": profile.repeats}).payload
-    if not _same_summary(*shared["summaries"].values()):
-        raise RuntimeError(f"read path {label} on one cluster: the flow and plain Dask computed different summaries")
+    first, *others = shared["summaries"].values()
+    if not all(_same_summary(first, other) for other in others):
+        raise RuntimeError(f"read path {label} on one cluster: the flow, its variants and plain Dask disagree")
     shutil.rmtree(path)
     warm = {side: median(values) for side, values in shared["seconds"].items()}
     say(f"read path {label} on one warm cluster: flow {warm['flow']:.2f} s, dask {warm['dask']:.2f} s")
@@ -121,6 +122,7 @@ def read_path(project: Path, package: str, profile: Profile, out: Path, say: Pro
         "flow_rows_per_s": count / warm["flow"],
         "dask_rows_per_s": count / warm["dask"],
         "warm_runs": shared["seconds"],
+        "variants_s": {side: value for side, value in warm.items() if side not in ("flow", "dask")},
         "end_to_end_flow_s": median(p.payload["seconds"] for p in runs["flow"]),
         "end_to_end_dask_s": median(p.payload["seconds"] for p in runs["dask"]),
         "flow_peak_mib": median(p.peak_bytes for p in runs["flow"]) / MIB,

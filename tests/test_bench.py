@@ -51,6 +51,8 @@ def test_toy_benchmark_measures_all_three_and_draws_the_chart(tmp_path: Path) ->
     assert {"flow_s", "dask_s", "ratio", "flow_rows_per_s", "dask_rows_per_s"} <= set(read)
     assert read["flow_peak_mib"] > 100 and read["dask_peak_mib"] > 100
     assert all(len(runs) == results["repeats"] for runs in read["warm_runs"].values())
+    variants = {"the flow's read alone", "split_out auto", "timestamp index read too", "every column read"}
+    assert set(read["variants_s"]) == variants
     assert not (tmp_path / "read-data").exists(), "the dataset outlived the benchmark"
     assert "| read path | rows | files |" in done.stdout
     assert (
