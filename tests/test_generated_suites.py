@@ -89,7 +89,7 @@ def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) ->
 def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(answers: dict, tmp_path) -> None:
     project = bake(tmp_path, **answers)
     add_the_readme_flow(project)
-    done = run_generated_tests(project, "-n", "0", "-v")
+    done = run_generated_tests(project, "-n", "0", "-vv")
     assert_green_and_covering_the_new_flow(done)
     if "timeseries" in expected_flows(answers["executor"]):
         passed = passed_tests(done.stdout)
@@ -102,7 +102,7 @@ def test_a_project_without_the_examples_runs_its_own_flow_everywhere(tmp_path) -
     project = bake(tmp_path)
     delete_the_examples(project, "both")
     add_the_readme_flow(project)
-    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-v"))
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-vv"))
 
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PYTHONPATH"] = str(project)
