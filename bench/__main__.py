@@ -83,6 +83,19 @@ def run_benchmark(profile: Profile, out: Path, chart: Path) -> None:
     _say(f"wrote {out / 'results.json'} and {chart}")
 
 
+def run_read(profile: Profile, out: Path, record: Path) -> None:
+    machine = _machine()
+    project, package = _bake_default(out)
+    _say(f"read path, profile {profile.name}, {profile.repeats} runs each; load {machine['load_before']}")
+    results = {"profile": profile.name, "repeats": profile.repeats, "machine": machine}
+    results["read"] = suites.read_path(project, package, profile, out, _say)
+    _finish(machine)
+    report.write_json(results, out / "read.json")
+    report.write_json(results, record)  # the figures the README's read path shows
+    print("\n" + report.read_tables(results) + "\n")
+    _say(f"wrote {out / 'read.json'}; load {machine['load_after']}")
+
+
 def run_sweep(profile: Profile, out: Path, record: Path) -> None:
     machine = _machine()
     project, package = _bake_default(out)
@@ -104,14 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=TEMPLATE_ROOT / "build" / "bench", help="results folder")
     parser.add_argument("--chart", type=Path, help="PNG path (default: docs/benchmark.png for the full profile)")
     parser.add_argument("--sweep", action="store_true", help="vary each tuned default instead (plain Dask)")
+    parser.add_argument("--read", action="store_true", help="only the read path: a Parquet dataset read back")
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     # Only full runs replace the figures the README shows; other profiles keep to --out.
     kept = TEMPLATE_ROOT / "docs" if profile.name == "full" else args.out
     if args.sweep:
         run_sweep(profile, args.out, kept / "benchmark-sweep.json")
+    elif args.read:
+        run_read(profile, args.out, kept / "benchmark-read.json")
     else:
         run_benchmark(profile, args.out, args.chart or kept / "benchmark.png")
+        run_read(profile, args.out, kept / "benchmark-read.json")
     return 0
 
 

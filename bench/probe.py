@@ -14,14 +14,22 @@ import logging
 import sys
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from time import perf_counter, sleep
 from typing import Any
 
 RESULT_PREFIX = "BENCH-RESULT "
+BASELINE = "the flow's read alone"  # read_variants' reference: the flow's settings, without Prefect
 
 
 def _module(package: str, name: str) -> Any:
     return import_module(f"{package}.{name}")
+
+
+def _window(package: str, parameters: dict[str, Any]) -> Any:
+    """The synthetic window of the timeseries flow's defaults with ``parameters`` over them."""
+    window = _module(package, "flows.timeseries_window")
+    return window.validate_window(**{**window.WINDOW_DEFAULTS, **parameters})
 
 
 def _frame_payload(summary: Any, seconds: float) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _window(package, spec["parameters"])
     start = perf_counter()
     cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with cluster_spec.start() as cluster, Client(cluster) as client:
@@ -86,8 +94,17 @@ class _Lent:
         pass
 
 
-def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The flow and plain Dask in turn on one warm cluster: what Prefect adds to the compute alone.
+def _on_one_cluster(
+    package: str,
+    repeats: int,
+    parameters: dict[str, Any],
+    others: dict[str, Callable[[Any], Any]],
+    warm_up: Callable[[Any], Any],
+) -> dict[str, Any]:
+    """The flow (with ``parameters``) and each of ``others(client)`` in turn on one warm cluster.
+
+    Against plain Dask (``others["dask"]``) this is what Prefect adds; other entries are
+    variants of the flow's own computation, each with one setting changed.
 
     The flow's own ``cluster_spec`` is swapped for one that lends this cluster, so its
     resource, session, version check and closing report all run as usual; the cluster's
@@ -98,24 +115,95 @@ def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
-    seconds: dict[str, list[float]] = {"flow": [], "dask": []}
+    seconds: dict[str, list[float]] = {"flow": [], **{name: [] for name in others}}
     summaries: dict[str, Any] = {}
     owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
         _module(package, "plumbing.resource").cluster_spec = lambda backend, flow_name: lent
-        _warm_up(ts, window, client)
-        for round_ in range(spec["repeats"]):
+        warm_up(client)
+        for round_ in range(repeats):
             for side in rotated(list(seconds), round_):
                 start = perf_counter()
-                if side == "flow":
-                    summaries[side] = _flow_summary(runner, spec["parameters"])
-                else:
-                    summaries[side] = ts.summarize_frame(ts.load_timeseries(window), client)
+                summaries[side] = _flow_summary(runner, parameters) if side == "flow" else others[side](client)
                 seconds[side].append(perf_counter() - start)
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
+
+
+def timeseries_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The synthetic timeseries: the flow and plain Dask in turn on one warm cluster."""
+    ts, window = _module(package, "flows.timeseries"), _window(package, spec["parameters"])
+    return _on_one_cluster(
+        package,
+        spec["repeats"],
+        spec["parameters"],
+        {"dask": lambda client: ts.summarize_frame(ts.load_timeseries(window), client)},
+        lambda client: _warm_up(ts, window, client),
+    )
+
+
+def read_write(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The read path's dataset, written once with the project's own ``sample-data`` command."""
+    cli = _module(package, "plumbing.cli")
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in spec["parameters"].items()]
+    start = perf_counter()
+    if cli.main(["sample-data", spec["path"], *options, "--overwrite", "--cluster", "local"]) != 0:
+        raise SystemExit("sample-data failed")
+    return {"seconds": perf_counter() - start}
+
+
+def plain_read(package: str, path: str, client: Any) -> Any:
+    """Plain Dask as a user writes it: read_parquet, then the flow's aggregations (tidied alike to compare)."""
+    import dask.dataframe as dd
+
+    ts = _module(package, "flows.timeseries")
+    return ts.tidy(client.compute(dd.read_parquet(path).groupby("name").agg(ts.AGGREGATIONS)).result())
+
+
+def read_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Plain Dask's read and summary end to end, on its own cluster from the flow's spec."""
+    from distributed import Client
+
+    ts = _module(package, "flows.timeseries")
+    start = perf_counter()
+    cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
+    with cluster_spec.start() as cluster, Client(cluster) as client:
+        summary = plain_read(package, spec["path"], client)
+    return _frame_payload(summary, perf_counter() - start)
+
+
+def read_variants(package: str, path: str) -> dict[str, Callable[[Any], Any]]:
+    """The flow's own read and summary with one of its settings changed: what each setting is worth."""
+    import dask.dataframe as dd
+
+    ts = _module(package, "flows.timeseries")
+    urls = list(_module(package, "flows.timeseries_source").inspect_source(path, ts.COLUMNS).urls)
+
+    def variant(split_out: int | None = ts.SPLIT_OUT, **read: Any) -> Callable[[Any], Any]:
+        options = {"columns": ts.COLUMNS, "index": False, **read}
+        graph = dd.read_parquet(urls, **options).groupby("name").agg(ts.AGGREGATIONS, split_out=split_out)
+        return lambda client: ts.tidy(client.compute(graph).result())
+
+    return {
+        BASELINE: variant(),
+        "split_out auto": variant(split_out=None),
+        "timestamp index read too": variant(index=None),
+        "every column read": variant(columns=None),
+    }
+
+
+def read_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The flow with ``source=`` the dataset, plain Dask's read and the flow's variants in turn on one warm cluster."""
+    first = sorted(Path(spec["path"]).glob("*.parquet"))[0]
+    others = {"dask": lambda client: plain_read(package, spec["path"], client), **read_variants(package, spec["path"])}
+    return _on_one_cluster(
+        package,
+        spec["repeats"],
+        {"source": spec["path"]},
+        others,
+        lambda client: plain_read(package, str(first), client),  # workers import what reading needs
+    )
 
 
 def _each(function: Callable[[int], int], batch: list[int]) -> list[int]:
@@ -207,7 +295,7 @@ def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     from distributed import Client
 
     ts = _module(package, "flows.timeseries")
-    window = _module(package, "flows.timeseries_window").validate_window(**{**ts.DEFAULTS, **spec["parameters"]})
+    window = _window(package, spec["parameters"])
     started = perf_counter()
     with (
         _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name).start() as cluster,
@@ -227,6 +315,9 @@ CASES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
     "timeseries-flow": timeseries_flow,
     "timeseries-dask": timeseries_dask,
     "timeseries-shared": timeseries_shared,
+    "read-write": read_write,
+    "read-dask": read_dask,
+    "read-shared": read_shared,
     "mapped": mapped_variants,
     "sweep": sweep_variant,
 }

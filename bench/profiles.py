@@ -21,6 +21,8 @@ class Profile:
     sweep_window: dict[str, Any] = field(default_factory=dict)
     sweep_partitions: tuple[str, ...] = ()
     sweep_layouts: tuple[dict[str, str], ...] = ()
+    # The read path: (label, sample-data options) of the Parquet dataset written once and read back.
+    read: tuple[str, dict[str, Any]] = ("1 day", {"end": "2000-01-02", "partition_freq": "6h"})
 
 
 # The batched variant cuts ``range(n)`` into this many batches (see the README).
@@ -41,6 +43,7 @@ FULL = Profile(
     sweep_window={"end": "2001-01-01"},
     sweep_partitions=("12h", "1D", "61D"),  # "auto" gives 6D: the year 2000 has 366 days, 2 x 3 x 61
     sweep_layouts=LAYOUTS,
+    read=("1 year", {"end": "2001-01-01"}),  # 31.6M rows in 61 files of 6 days
 )
 
 TOY = Profile(

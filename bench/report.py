@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.probe import BASELINE
+
 # The targets the template holds itself to, drawn as reference lines (not checked anywhere).
 TIMESERIES_TARGET = 1.10
 BATCHED_TARGET = 1.5
@@ -18,14 +20,64 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def tables(results: dict[str, Any]) -> str:
-    """All figures as Markdown, ready to paste into the README."""
+def _machine_line(results: dict[str, Any]) -> str:
     machine = results["machine"]
-    parts = [
+    return (
         f"{machine['date']}, {machine['cpus']} cores, {machine['memory_gib']:.0f} GiB, Python {machine['python']}, "
         f"dask {machine['dask']}, prefect {machine['prefect']}; load average "
         f"{machine['load_before'][0]:.2f} before, {machine['load_max']:.2f} at most, {machine['load_after'][0]:.2f} after; "
-        f"median of {results['repeats']} runs ({results['profile']} profile)",
+        f"median of {results['repeats']} runs ({results['profile']} profile)"
+    )
+
+
+def read_tables(results: dict[str, Any]) -> str:
+    """The read path as Markdown: the machine, then the flow against plain Dask on one cluster."""
+    row = results["read"]
+    return "\n\n".join(
+        [
+            _machine_line(results),
+            _table(
+                ["read path", "rows", "files", "flow s", "plain Dask s", "ratio", "flow rows/s", "Dask rows/s"],
+                [
+                    [
+                        row["size"],
+                        f"{row['rows']:,}",
+                        row["files"],
+                        f"{row['flow_s']:.2f}",
+                        f"{row['dask_s']:.2f}",
+                        f"{row['ratio']:.2f}x",
+                        f"{row['flow_rows_per_s'] / 1e6:.2f}M",
+                        f"{row['dask_rows_per_s'] / 1e6:.2f}M",
+                    ]
+                ],
+            ),
+            _table(
+                ["the flow's read, one setting changed", "seconds", f"vs {BASELINE}"],
+                [
+                    [label, f"{value:.2f}", f"{value / row['variants_s'][BASELINE]:.2f}x"]
+                    for label, value in row["variants_s"].items()
+                ],
+            ),
+            _table(
+                ["read path, each in its own process", "flow s", "plain Dask s", "flow peak MiB", "Dask peak MiB"],
+                [
+                    [
+                        row["size"],
+                        f"{row['end_to_end_flow_s']:.2f}",
+                        f"{row['end_to_end_dask_s']:.2f}",
+                        f"{row['flow_peak_mib']:.0f}",
+                        f"{row['dask_peak_mib']:.0f}",
+                    ]
+                ],
+            ),
+        ]
+    )
+
+
+def tables(results: dict[str, Any]) -> str:
+    """All figures as Markdown, ready to paste into the README."""
+    parts = [
+        _machine_line(results),
         _table(
             ["timeseries", "rows", "flow s", "plain Dask s", "ratio", "flow rows/s", "flow peak MiB", "Dask peak MiB"],
             [

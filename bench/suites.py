@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -77,6 +78,56 @@ def timeseries(project: Path, package: str, profile: Profile, say: Progress) -> 
             }
         )
     return rows
+
+
+def read_path(project: Path, package: str, profile: Profile, out: Path, say: Progress) -> dict[str, Any]:
+    """The flow reading a Parquet dataset against plain Dask's read_parquet and groupby.
+
+    The dataset is written once by the project's ``sample-data``. Each side then runs end
+    to end in its own process with its own cluster (its peak memory), and both in turn
+    on one warm cluster in one process (the ratio: what the flow adds to the same read).
+    """
+    label, options = profile.read
+    path = out / "read-data"
+    written = probe(project, package, "read-write", {"path": str(path), "parameters": options}).payload
+    files = len(list(path.glob("*.parquet")))
+    say(f"read path {label}: {files} Parquet files written in {written['seconds']:.2f} s")
+    runs: dict[str, list[Any]] = {"flow": [], "dask": []}
+    cases = {"flow": "timeseries-flow", "dask": "read-dask"}
+    spec = {"parameters": {"source": str(path)}, "path": str(path)}
+    for round_ in range(profile.repeats):
+        for side in rotated(list(runs), round_):
+            runs[side].append(probe(project, package, cases[side], spec))
+        flow, dask = runs["flow"][-1].payload, runs["dask"][-1].payload
+        if not _same_summary(flow["summary"], dask["summary"]):
+            raise RuntimeError(f"read path {label}: the flow and plain Dask computed different summaries")
+        say(f"read path {label} round {round_ + 1}: flow {flow['seconds']:.2f} s, dask {dask['seconds']:.2f} s")
+    shared = probe(project, package, "read-shared", {"path": str(path), "repeats": profile.repeats}).payload
+    first, *others = shared["summaries"].values()
+    if not all(_same_summary(first, other) for other in others):
+        raise RuntimeError(f"read path {label} on one cluster: the flow, its variants and plain Dask disagree")
+    shutil.rmtree(path)
+    warm = {side: median(values) for side, values in shared["seconds"].items()}
+    say(f"read path {label} on one warm cluster: flow {warm['flow']:.2f} s, dask {warm['dask']:.2f} s")
+    count = runs["flow"][0].payload["rows"]
+    return {
+        "size": label,
+        "options": options,
+        "rows": count,
+        "files": files,
+        "write_s": written["seconds"],
+        "flow_s": warm["flow"],
+        "dask_s": warm["dask"],
+        "ratio": warm["flow"] / warm["dask"],
+        "flow_rows_per_s": count / warm["flow"],
+        "dask_rows_per_s": count / warm["dask"],
+        "warm_runs": shared["seconds"],
+        "variants_s": {side: value for side, value in warm.items() if side not in ("flow", "dask")},
+        "end_to_end_flow_s": median(p.payload["seconds"] for p in runs["flow"]),
+        "end_to_end_dask_s": median(p.payload["seconds"] for p in runs["dask"]),
+        "flow_peak_mib": median(p.peak_bytes for p in runs["flow"]) / MIB,
+        "dask_peak_mib": median(p.peak_bytes for p in runs["dask"]) / MIB,
+    }
 
 
 def mapped(project: Path, package: str, profile: Profile, say: Progress) -> list[dict[str, Any]]:

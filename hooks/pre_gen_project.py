@@ -152,11 +152,7 @@ def reserved_names(answers: dict) -> frozenset[str]:
     """Module names a package would shadow: the project's requirements, their common
     dependencies, the project's own folders and the standard library."""
     requirements = answers.get("_requirements", {})
-    declared = {
-        name.lower().replace("-", "_")
-        for group in ("runtime", "diagram", "dev")
-        for name in requirements.get(group, ())
-    }
+    declared = {name.split("[")[0].lower().replace("-", "_") for names in requirements.values() for name in names}
     return frozenset(declared) | frozenset(RESERVED) | stdlib_names(getattr(sys, "stdlib_module_names", None))
 
 

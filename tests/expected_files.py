@@ -7,11 +7,14 @@ from bakery import CONTEXT
 # The one table of which example flows each ``executor`` answer generates.
 EXAMPLE_FLOWS: dict[str, list[str]] = CONTEXT["_example_flows"]
 # What an example flow brings besides its module and its result tests.
-FLOW_HELPERS = {"timeseries": ["timeseries_window.py"]}
+FLOW_HELPERS = {
+    "timeseries": ["timeseries_window.py", "timeseries_source.py", "timeseries_output.py", "timeseries_sample.py"]
+}
 PLUMBING = [
     "__init__.py",
     "cli.py",
     "cluster_flow.py",
+    "command.py",
     "clusters.py",
     "coiled_access.py",
     "contract.py",

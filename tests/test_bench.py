@@ -46,6 +46,15 @@ def test_toy_benchmark_measures_all_three_and_draws_the_chart(tmp_path: Path) ->
     assert results["green"]["passed"] > 0
     assert len(results["machine"]["load_before"]) == 3 and len(results["machine"]["load_after"]) == 3
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    read = json.loads((tmp_path / "read.json").read_text(encoding="utf-8"))["read"]
+    assert (read["rows"], read["files"]) == (24 * 60 * 60, 4)  # sample-data's day in 6-hour files, read back
+    assert {"flow_s", "dask_s", "ratio", "flow_rows_per_s", "dask_rows_per_s"} <= set(read)
+    assert read["flow_peak_mib"] > 100 and read["dask_peak_mib"] > 100
+    assert all(len(runs) == results["repeats"] for runs in read["warm_runs"].values())
+    variants = {"the flow's read alone", "split_out auto", "timestamp index read too", "every column read"}
+    assert set(read["variants_s"]) == variants
+    assert not (tmp_path / "read-data").exists(), "the dataset outlived the benchmark"
+    assert "| read path | rows | files |" in done.stdout
     assert (
         "| timeseries | rows |" in done.stdout
         and "| timeseries, one warm cluster |" in done.stdout
@@ -75,6 +84,9 @@ def test_readme_figures_are_those_of_the_recorded_full_run() -> None:
     assert results["profile"] == sweep["profile"] == "full"
     assert report.tables(results) in readme
     assert report.sweep_table(sweep["sweep"]) in readme
+    read = json.loads((DOCS / "benchmark-read.json").read_text(encoding="utf-8"))
+    assert read["profile"] == "full" and read["read"]["rows"] == 31_622_400  # a year of 1-second data
+    assert report.read_tables(read) in readme
     assert "](docs/benchmark.png)" in readme
     assert (DOCS / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -29,6 +29,8 @@ from bakery import CHOICES, CONTEXT, DEFAULTS, TEMPLATE_ROOT, bake
 from test_bake import MATRIX, label
 
 TABLE = CONTEXT["_conda_forge"]
+# What environment.yml, make venv and the README's pip set-up install; the other extras only when asked for.
+DEFAULT_EXTRAS = {"dev", "diagram"}
 REFRESH_PINS = TEMPLATE_ROOT / "tools" / "refresh_pins.py"
 
 
@@ -70,9 +72,18 @@ def test_pip_section_installs_the_extras_of_the_readmes_pip_set_up(baked) -> Non
     readme = (project / "README.md").read_text(encoding="utf-8")
     set_up = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
     [from_readme] = extras(r'pip install -e "\.\[([a-z,]+)\]"', set_up)
-    [from_makefile] = extras(r'pip install -e "\.\[([a-z,]+)\]"', (project / "Makefile").read_text(encoding="utf-8"))
-    every_extra = set(CONTEXT["_requirements"]) - {"runtime"}
-    assert from_environment == from_readme == from_makefile == every_extra
+    [from_makefile] = extras(r"(?m)^EXTRAS \?= ([a-z,]+)$", (project / "Makefile").read_text(encoding="utf-8"))
+    assert from_environment == from_readme == from_makefile == DEFAULT_EXTRAS
+
+
+def test_every_other_extra_is_installed_only_when_asked_for_and_documented(baked) -> None:
+    """Storage libraries (and the local S3 server of their tests) are opt-in: the README says how to add each."""
+    _, project = baked
+    optional = set(CONTEXT["_requirements"]) - {"runtime"} - DEFAULT_EXTRAS
+    assert optional == {"s3", "gcs", "azure", "s3-test"}
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    asked = set().union(*extras(r'pip install -e "\.\[([a-z0-9,-]+)\]"', readme)) - DEFAULT_EXTRAS
+    assert asked == optional, asked
 
 
 def conda_paragraph(readme: str) -> str:

@@ -48,8 +48,11 @@ def test_pins_install_with_a_clean_pip_check(python_env: PythonEnv) -> None:
     assert checked.returncode == 0, output(checked)
     listed = run([python_env.python, "-m", "pip", "list", "--format", "json"], cwd=python_env.project)
     installed = {item["name"].lower().replace("_", "-"): item["version"] for item in json.loads(listed.stdout)}
-    pins = CONTEXT["_pins"][python_env.version]
+    groups = ("runtime", "dev", "diagram")  # what `pip install -e ".[dev,diagram]"` installs
+    names = [name.split("[")[0] for group in groups for name in CONTEXT["_requirements"][group]]
+    pins = {name: CONTEXT["_pins"][python_env.version][name] for name in names}
     assert {name: installed.get(name.lower()) for name in pins} == pins
+    assert not {"s3fs", "gcsfs", "adlfs", "moto"} & set(installed), "a storage extra was installed unasked"
 
 
 @pytest.mark.slow

@@ -39,6 +39,8 @@ def test_targets_are_the_same_for_every_bake(executor: str, tmp_path: Path) -> N
     assert make(project, "-n", "doctor", "PYTHON=python").stdout.strip() == f"python -m {package} doctor"
     assert make(project, "-n", "diagram", "PYTHON=python").stdout.strip() == f"python -m {package} diagram"
     assert make(project, "-n", "venv").stdout.splitlines()[-1] == '.venv/bin/python -m pip install -e ".[dev,diagram]"'
+    with_s3 = make(project, "-n", "venv", "EXTRAS=dev,diagram,s3").stdout.splitlines()[-1]
+    assert with_s3 == '.venv/bin/python -m pip install -e ".[dev,diagram,s3]"'
 
 
 def test_run_without_a_flow_lists_the_flows_and_fails(tmp_path: Path) -> None:

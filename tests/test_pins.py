@@ -22,7 +22,7 @@ def pip_pins(text: str) -> dict[str, str]:
     requirements = project["dependencies"] + [r for group in project["optional-dependencies"].values() for r in group]
     pins = {}
     for requirement in requirements:
-        match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^,;\s]+)", requirement)
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[a-z,]+\])?==([^,;\s]+)", requirement)
         assert match, f"not an exact pin: {requirement}"
         pins[match[1]] = match[2]
     return pins

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import conda_forge
-from pins import COOKIECUTTER_JSON, load_context
+from pins import COOKIECUTTER_JSON, bare, load_context
 from pythons import find_python
 
 # Why each bound exists; everything else floats to the newest release that installs.
@@ -47,15 +47,19 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def requirements_of(context: Mapping) -> list[str]:
+    """Every requirement of every group (extras such as ``moto[server]`` included), in the table's order."""
+    return [name for names in context["_requirements"].values() for name in names]
+
+
 def pinned_names(context: Mapping) -> list[str]:
-    """Every name the table pins, in the table's order: runtime, then diagram, then dev."""
-    groups = context["_requirements"]
-    return [name for group in ("runtime", "diagram", "dev") for name in groups[group]]
+    """Every name the table pins, in the table's order."""
+    return [bare(name) for name in requirements_of(context)]
 
 
 def requirement_lines(context: Mapping) -> list[str]:
-    """What pip is asked to install: the pinned names, unversioned but for the constraints."""
-    return [name + CONSTRAINTS.get(name, "") for name in pinned_names(context)]
+    """What pip is asked to install: every requirement, unversioned but for the constraints."""
+    return [name + CONSTRAINTS.get(bare(name), "") for name in requirements_of(context)]
 
 
 def parse_freeze(text: str) -> dict[str, str]:

@@ -67,6 +67,17 @@ def test_coiled_kwargs_bind_to_the_real_coiled_cluster_signature() -> None:
         assert deprecated not in spec.kwargs
 
 
+def test_coiled_workers_get_the_clients_aws_credentials_and_nothing_else_is_passed() -> None:
+    """What the README promises about storage on Coiled: coiled.Cluster forwards the
+    client's AWS credentials (``credentials="local"``, its default) and the project
+    neither overrides that nor passes any secret of its own."""
+    import coiled
+
+    assert inspect.signature(coiled.Cluster).parameters["credentials"].default == "local"
+    kwargs = cluster_spec("coiled", "some-flow", {}).kwargs
+    assert "credentials" not in kwargs and "environ" not in kwargs
+
+
 def test_coiled_kwargs_carry_the_answers() -> None:
     kwargs = coiled_cluster_kwargs("timeseries", {})
     assert kwargs["n_workers"] == {{ cookiecutter.coiled_n_workers }}

@@ -120,3 +120,43 @@ def test_modules_without_flow_are_helpers_and_private_ones_are_skipped(flows_fol
     (flows_folder / "helper.py").write_text("VALUE = 1\n")
     (flows_folder / "_private.py").write_text("raise RuntimeError('never imported')\n")
     assert list(find_flows()) == list(FLOWS)
+
+
+def module_with_command(flow_name: str, command: str) -> str:
+    """A flow module that adds ``command``: it sums ``range(N)`` on a cluster of the chosen backend."""
+    return (
+        f"from {PACKAGE}.plumbing import FlowCommand, cluster_client, cluster_flow, declare\n"
+        "from prefect import task\n\n"
+        "@task\ndef one() -> int:\n    return 1\n\n"
+        "def arguments(parser):\n    parser.add_argument('n', type=int)\n\n"
+        "def run(args):\n"
+        "    if args.n < 0:\n        raise ValueError(f'N: {args.n} is negative')\n"
+        f"    with cluster_client({command!r}) as client:\n"
+        "        return f'sum {client.submit(sum, range(args.n)).result()}'\n\n"
+        f"with cluster_flow({flow_name!r}) as flow:\n    result = one()\n\n"
+        "FLOW = declare(flow, description='one', result=result, smoke={}, "
+        f"commands=dict([({command!r}, FlowCommand(help='sum range(N)', arguments=arguments, run=run))]))\n"
+    )
+
+
+def test_a_flow_adds_a_command_that_computes_on_the_chosen_cluster(flows_folder: Path, capsys) -> None:
+    (flows_folder / "zz_summing.py").write_text(module_with_command("summing", "sum-range"))
+    assert main(["sum-range", "5", "--cluster", "local"]) == 0
+    assert capsys.readouterr().out == "sum 10\n"
+    assert main(["sum-range", "-1"]) == 2
+    assert capsys.readouterr().err == "error: N: -1 is negative\n"
+
+
+@pytest.mark.parametrize(
+    ("modules", "message"),
+    [
+        ({"zz_a": ("a", "run")}, "flow 'a': command 'run' must be a FlowCommand not named flows, run, diagram, doctor"),
+        ({"zz_a": ("a", "same"), "zz_b": ("b", "same")}, "flows/zz_b.py: another flow already adds a command named"),
+    ],
+    ids=["a built-in name", "twice"],
+)
+def test_a_command_may_not_shadow_another(modules: dict, message: str, flows_folder: Path) -> None:
+    for module, (flow_name, command) in modules.items():
+        (flows_folder / f"{module}.py").write_text(module_with_command(flow_name, command))
+    with pytest.raises(FlowContractError, match=re.escape(message)):
+        find_flows()

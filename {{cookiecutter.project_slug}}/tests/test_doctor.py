@@ -31,11 +31,13 @@ from {{ cookiecutter.package_name }}.plumbing.doctor import (
     OK,
     PROBLEM,
     PYTHON_VERSION,
+    Finding,
     Installed,
     Pin,
     check_must_match,
     check_pins,
     check_python,
+    check_storage,
     installed_from_metadata,
     installed_from_scan,
     project_pins,
@@ -164,6 +166,14 @@ def test_a_missing_runtime_pin_is_a_problem_and_a_missing_extra_a_note() -> None
         (PROBLEM, "surely-not-installed-here is not installed; the project pins surely-not-installed-here==1.0"),
         (NOTE, "extra 'extra' is not installed (surely-not-either): pip install -e \".[extra]\""),
     ]
+
+
+def test_the_object_storage_libraries_present_are_noted() -> None:
+    found = Installed("1.0", "pip")
+    assert check_storage({"s3fs": found, "adlfs": found}) == [
+        Finding(NOTE, "object storage: s3fs (s3://), adlfs (abfs://)")
+    ]
+    assert check_storage({}) == [Finding(NOTE, "object storage: none installed: local files only")]
 
 
 def test_another_python_minor_version_is_a_problem() -> None:

@@ -12,6 +12,8 @@ what it needs from here in one import::
   Dask work themselves (``with DaskCluster() as client:``).
 - ``cluster_task_retries()``: the retry policy for tasks that compute on a cluster.
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
+- ``FlowCommand``, ``cluster_client(purpose)``: a command the flow adds to the command
+  line (``declare(..., commands={"name": FlowCommand(...)})``) and the cluster it uses.
 
 Where the cluster runs (embedded, Coiled) is decided when a run starts, from the
 command line, the environment and ``settings.py``: never in a flow's code. Importing
@@ -20,6 +22,7 @@ misspelt override is never ignored without a word, whichever command runs.
 """
 
 from .cluster_flow import cluster_flow
+from .command import FlowCommand, cluster_client
 from .contract import FlowContractError, FlowDeclaration, declare
 from .overrides import warn_unknown_variables
 from .resource import DaskCluster
@@ -29,8 +32,10 @@ warn_unknown_variables()
 
 __all__ = [
     "DaskCluster",
+    "FlowCommand",
     "FlowContractError",
     "FlowDeclaration",
+    "cluster_client",
     "cluster_flow",
     "cluster_task_retries",
     "declare",

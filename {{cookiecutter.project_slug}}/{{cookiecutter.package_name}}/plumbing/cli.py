@@ -1,4 +1,4 @@
-"""Command line: ``python -m <package> flows | run | diagram | doctor``."""
+"""Command line: ``python -m <package> flows | run | diagram | doctor``, and the commands flows add."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .clusters import BACKENDS
+from .clusters import BACKENDS, chosen_backend
 from .coiled_access import CoiledUnavailable
+from .command import FlowCommand
 from .contract import FlowContractError, FlowDeclaration
 from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from .overrides import SettingError
@@ -38,7 +39,7 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
     run.add_argument(
         "flow", choices=None if any_flow else sorted(flows), metavar="FLOW", help="the flow to run (listed below)"
     )
-    run.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then settings.py)")
+    add_cluster_option(run)
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
     )
@@ -47,7 +48,20 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
     )
     commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
+    for name, command in flow_commands(flows).items():
+        extra = commands.add_parser(name, help=command.help, description=command.help)
+        command.arguments(extra)
+        add_cluster_option(extra)
     return parser
+
+
+def add_cluster_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then settings.py)")
+
+
+def flow_commands(flows: Mapping[str, FlowDeclaration]) -> dict[str, FlowCommand]:
+    """The commands the flows add, by name (registry.find_flows has refused duplicates)."""
+    return {name: command for declaration in flows.values() for name, command in declaration.commands.items()}
 
 
 def flow_listing(flows: Mapping[str, FlowDeclaration]) -> str:
@@ -107,6 +121,28 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
     return 0
 
 
+def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
+    from .session import close_sessions
+
+    try:
+        with chosen_backend(args.cluster):
+            print(command.run(args))
+    except ValueError as error:  # SettingError included
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except CoiledUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        close_sessions()
+        print(f"{args.command}: interrupted; no cluster is left running", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # one line, as for a failed flow run; the cluster is closed by now
+        print(f"{args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
     try:
         written = write_diagrams(flows, args.output_dir)
@@ -137,4 +173,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "diagram":
         return diagram_command(args, flows)
-    return run_command(args, flows)
+    if args.command == "run":
+        return run_command(args, flows)
+    return flow_command(args, flow_commands(flows)[args.command])

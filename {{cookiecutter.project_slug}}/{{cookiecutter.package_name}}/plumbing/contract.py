@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import prefect
 from prefect import Flow, Task
 from prefect.engine.state import State
+
+from .command import RESERVED, FlowCommand
 
 Validator = Callable[[Mapping[str, Any]], None]
 
@@ -38,6 +40,7 @@ class FlowDeclaration:
     smoke: Mapping[str, Any]
     validate: Validator | None = None
     source: str = ""  # the file that declares the flow: what ``prefect run -p`` takes
+    commands: Mapping[str, FlowCommand] = field(default_factory=dict)  # python -m <package> NAME
 
     @property
     def name(self) -> str:
@@ -65,7 +68,13 @@ class FlowDeclaration:
 
 
 def declare(
-    flow: Flow, *, description: str, result: Task, smoke: Mapping[str, Any], validate: Validator | None = None
+    flow: Flow,
+    *,
+    description: str,
+    result: Task,
+    smoke: Mapping[str, Any],
+    validate: Validator | None = None,
+    commands: Mapping[str, FlowCommand] | None = None,
 ) -> FlowDeclaration:
     """Enter ``flow`` in the project.
 
@@ -73,10 +82,15 @@ def declare(
     value a run prints. ``smoke``: the smallest parameters that run every task, used by
     the generic tests. ``validate``: raises ValueError for parameters that cannot work;
     it runs before any cluster starts, from the command line and under ``prefect run``.
+    ``commands``: extra commands of the command line that belong to this flow
+    (``python -m <package> NAME``), e.g. one that prepares its input data.
     """
     source = sys._getframe(1).f_globals.get("__file__", "")
-    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source)
+    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source, dict(commands or {}))
     where = f"flow {flow.name!r}"
+    for name, command in declaration.commands.items():
+        if name in RESERVED or not isinstance(command, FlowCommand):
+            raise FlowContractError(f"{where}: command {name!r} must be a FlowCommand not named {', '.join(RESERVED)}")
     if not description.strip() or "\n" in description:
         raise FlowContractError(f"{where}: description must be one line of text")
     if result not in flow.tasks:

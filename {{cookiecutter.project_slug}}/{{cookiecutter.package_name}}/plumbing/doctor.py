@@ -34,6 +34,8 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = PACKAGE_DIR.parent
 
 OK, NOTE, PROBLEM = "ok", "note", "problem"
+# The fsspec libraries behind object-storage URLs; workers need the same ones as this machine.
+STORAGE_LIBRARIES = {"s3fs": "s3://", "gcsfs": "gs://", "adlfs": "abfs://"}
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,13 @@ def check_pins(pins: Iterable[Pin], installed: Mapping[str, Installed]) -> list[
     return findings
 
 
+def check_storage(installed: Mapping[str, Installed]) -> list[Finding]:
+    """Which object stores flows can read and write here (and, through package sync, on Coiled)."""
+    present = [f"{name} ({url})" for name, url in STORAGE_LIBRARIES.items() if canonicalize_name(name) in installed]
+    reach = ", ".join(present) if present else "none installed: local files only"
+    return [Finding(NOTE, f"object storage: {reach}")]
+
+
 def check_must_match(versions: Mapping[str, str | None]) -> list[Finding]:
     """Package sync matches these exactly on every machine; dask and distributed are released together."""
     findings = [
@@ -303,10 +312,12 @@ def diagnose() -> list[Finding]:
         for name in MUST_MATCH
         if name != "python"
     }
+    pinned = check_pins(pins, installed)
     return (
         check_python()
         + findings
-        + check_pins(pins, installed)
+        + pinned
+        + check_storage(installed)
         + check_must_match(versions)
         + scanned
         + check_coiled_token()

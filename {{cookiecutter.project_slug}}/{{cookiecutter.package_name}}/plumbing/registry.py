@@ -40,6 +40,10 @@ def find_flows() -> dict[str, FlowDeclaration]:
             )
         if declaration.name in found:
             raise FlowContractError(f"{where}: another module already declares a flow named {declaration.name!r}")
+        taken = {command for other in found.values() for command in other.commands}
+        clash = sorted(taken & set(declaration.commands))
+        if clash:
+            raise FlowContractError(f"{where}: another flow already adds a command named {clash[0]!r}")
         found[declaration.name] = declaration
     return found
 
