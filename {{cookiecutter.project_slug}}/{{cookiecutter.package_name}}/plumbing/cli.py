@@ -14,11 +14,12 @@ from .clusters import BACKENDS, ClusterConfigError
 from .contract import FlowContractError, FlowDeclaration
 from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from .registry import find_flows
+from .session import interrupted_line
+from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def build_parser(flows: Mapping[str, FlowDeclaration]) -> argparse.ArgumentParser:
@@ -87,9 +88,8 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
     except (ValueError, ClusterConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:  # run_flow has closed the clusters by the time this arrives
-        print(f"{args.flow}: interrupted; no cluster is left running", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
+        return interrupted(interrupt, args.flow)
     if outcome.failure:
         print(f"{args.flow}: {type(outcome.state).__name__}: {outcome.failure}", file=sys.stderr)
         return EXIT_FAILED
@@ -109,12 +109,23 @@ def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaratio
     return 0
 
 
+def interrupted(interrupt: KeyboardInterrupt, flow: str | None = None) -> int:
+    """Say which signal ended the run and that no cluster is left; return 128 + the signal."""
+    from . import signals
+
+    signals.reported = True
+    print(f"{flow + ': ' if flow else ''}{interrupted_line(interrupt)}", file=sys.stderr, flush=True)
+    return exit_status(interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a flow module that cannot be loaded stops every command but ``doctor``."""
     try:
         flows, broken = find_flows(), None
     except FlowContractError as error:
         flows, broken = {}, error
+    except KeyboardInterrupt as interrupt:  # while the flows load: nothing has started
+        return interrupted(interrupt)
     args = build_parser(flows).parse_args(argv)
     if args.command == "doctor":
         from .doctor import main as doctor
