@@ -92,7 +92,12 @@ def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None
         from distributed import LocalCluster
 
         return ClusterSpec(
-            "local", flow_name, LocalCluster, local_cluster_kwargs(environ), LOCAL_DASK_CONFIG, hold_signals_at_start=True
+            "local",
+            flow_name,
+            LocalCluster,
+            local_cluster_kwargs(environ),
+            LOCAL_DASK_CONFIG,
+            hold_signals_at_start=True,
         )
     if backend == "coiled":
         import coiled
