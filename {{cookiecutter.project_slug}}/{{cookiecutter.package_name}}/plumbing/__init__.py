@@ -12,6 +12,8 @@ what it needs from here in one import::
   Dask work themselves (``with DaskCluster() as client:``).
 - ``cluster_task_retries()``: the retry policy for tasks that compute on a cluster.
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
+- ``Estimate``, ``Machine``: what a flow's ``estimate`` returns and receives (its sizes
+  against this machine's limits, checked before a run starts).
 
 Where the cluster runs (embedded, Coiled) is decided when a run starts, from the
 command line, the environment and ``settings.py``: never in a flow's code.
@@ -19,13 +21,16 @@ command line, the environment and ``settings.py``: never in a flow's code.
 
 from .cluster_flow import cluster_flow
 from .contract import FlowContractError, FlowDeclaration, declare
+from .estimate import Estimate, Machine
 from .resource import DaskCluster
 from .retry import cluster_task_retries
 
 __all__ = [
     "DaskCluster",
+    "Estimate",
     "FlowContractError",
     "FlowDeclaration",
+    "Machine",
     "cluster_flow",
     "cluster_task_retries",
     "declare",

@@ -37,6 +37,9 @@ def build_parser(flows: Mapping[str, FlowDeclaration]) -> argparse.ArgumentParse
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
     )
+    run.add_argument(
+        "--force", action="store_true", help="run on the local cluster even over this machine's limits (the estimate)"
+    )
     diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
     diagram.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
@@ -84,7 +87,7 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
-        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters)
+        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters, force=args.force)
     except (ValueError, ClusterConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

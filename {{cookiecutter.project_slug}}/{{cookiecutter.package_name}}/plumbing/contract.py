@@ -19,6 +19,8 @@ import prefect
 from prefect import Flow, Task
 from prefect.engine.state import State
 
+from .estimate import Estimate, Estimator, Machine
+
 Validator = Callable[[Mapping[str, Any]], None]
 
 _declared: dict[str, FlowDeclaration] = {}
@@ -38,6 +40,7 @@ class FlowDeclaration:
     smoke: Mapping[str, Any]
     validate: Validator | None = None
     source: str = ""  # the file that declares the flow: what ``prefect run -p`` takes
+    estimate: Estimator | None = None
 
     @property
     def name(self) -> str:
@@ -59,13 +62,25 @@ class FlowDeclaration:
             self.validate({**defaults, **parameters})
         return dict(parameters)
 
+    def estimates(self, parameters: Mapping[str, Any], machine: Machine) -> list[Estimate]:
+        """The flow's own sizes for ``parameters`` (defaults filled in) on ``machine``."""
+        if self.estimate is None:
+            return []
+        return list(self.estimate({**self.defaults, **parameters}, machine))
+
     def run(self, parameters: Mapping[str, Any] | None = None) -> State:
         """Run the flow in this process, as ``flow.run`` does (the cluster is chosen when it starts)."""
         return self.flow.run(parameters=self.checked(parameters or {}))
 
 
 def declare(
-    flow: Flow, *, description: str, result: Task, smoke: Mapping[str, Any], validate: Validator | None = None
+    flow: Flow,
+    *,
+    description: str,
+    result: Task,
+    smoke: Mapping[str, Any],
+    validate: Validator | None = None,
+    estimate: Estimator | None = None,
 ) -> FlowDeclaration:
     """Enter ``flow`` in the project.
 
@@ -73,9 +88,12 @@ def declare(
     value a run prints. ``smoke``: the smallest parameters that run every task, used by
     the generic tests. ``validate``: raises ValueError for parameters that cannot work;
     it runs before any cluster starts, from the command line and under ``prefect run``.
+    ``estimate``: given the parameters and the ``Machine``, the run's sizes
+    (``Estimate``: size, limit, advice); the command line refuses a local run over a
+    limit unless ``--force`` is given (plumbing/estimate.py).
     """
     source = sys._getframe(1).f_globals.get("__file__", "")
-    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source)
+    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source, estimate)
     where = f"flow {flow.name!r}"
     if not description.strip() or "\n" in description:
         raise FlowContractError(f"{where}: description must be one line of text")
