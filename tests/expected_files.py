@@ -16,6 +16,7 @@ PLUMBING = [
     "contract.py",
     "diagram.py",
     "doctor.py",
+    "estimate.py",
     "executor.py",
     "registry.py",
     "resource.py",
