@@ -1,9 +1,10 @@
 """Run a command held at one moment of its cluster's life, until a test's signal arrives.
 
-``HELD_OPEN_AT=start|compute|close python tests/held_open.py -m <package> run FLOW ...``
+``HELD_OPEN_AT=before|start|compute|close python tests/held_open.py -m <package> run FLOW ...``
 (or ``... held_open.py prefect run -p FILE ...``). The interrupt tests use it to send
 their signal at a known moment instead of racing a run that may finish first:
 
+- ``before``: the run has begun and is about to start its cluster;
 - ``start``: the cluster's processes are up but ``ClusterSpec.start`` has not returned,
   so the session does not know the cluster yet (signals are held pending there);
 - ``compute``: the cluster is up, its session registered, the flow's work about to start;
@@ -54,6 +55,11 @@ def start_and_hold(self: clusters.ClusterSpec) -> Any:
     return cluster
 
 
+def hold_and_open(self: session.ClusterSession) -> Any:
+    hold(until=lambda: False)  # the signal ends it
+    return _open(self)
+
+
 def open_and_hold(self: session.ClusterSession) -> Any:
     client = _open(self)
     hold(until=lambda: False)  # the signal ends it
@@ -67,7 +73,9 @@ def hold_and_release(self: session.ClusterSession, client: Any, cluster: Any) ->
     _release(self, client, cluster)
 
 
-if MOMENT == "start":
+if MOMENT == "before":
+    session.ClusterSession.open = hold_and_open
+elif MOMENT == "start":
     clusters.ClusterSpec.start = start_and_hold
 elif MOMENT == "compute":
     session.ClusterSession.open = open_and_hold

@@ -2,7 +2,8 @@
 
 Every flow, through the project's command line and through ``prefect run -p``, is sent
 SIGINT, SIGTERM and SIGHUP while its cluster starts, while it computes and while it
-closes (``held_open.py`` holds each moment until the signal is there). Each run has a
+closes (``held_open.py`` holds each moment until the signal is there); a Ctrl-C before
+any cluster exists must say so. Each run has a
 real LocalCluster with a worker process. SIGINT and SIGHUP go to the whole process group,
 as a terminal's Ctrl-C and a closed terminal send them, so the worker processes get
 them too; SIGTERM goes to the command alone, as ``kill`` and ``timeout`` send it. Each
@@ -52,6 +53,7 @@ class SignalledRun:
     def __init__(self, command: list[str], moment: str, signum: int) -> None:
         self.label = f"{signal.Signals(signum).name} during {moment}"
         self.signum = signum
+        self.started = moment != "before"
         env = {
             **os.environ,
             "HELD_OPEN_AT": moment,
@@ -102,11 +104,14 @@ class SignalledRun:
         found = []
         if self.process.returncode != 128 + self.signum:
             found.append(f"{self.label}: exit status {self.process.returncode}, not {128 + self.signum}")
-        if CLOSED not in output:
+        if self.started and CLOSED not in output:
             found.append(f"{self.label}: the cluster was not closed by the project's code")
+        if not self.started and CLOSED in output:
+            found.append(f"{self.label}: a cluster started after the signal")
         lines = [line for line in output.splitlines() if "interrupted by " in line]
-        said = f"interrupted by {signal.Signals(self.signum).name}; no cluster is left running"
-        if len(lines) != 1 or said not in lines[0] or output.index(CLOSED) > output.index(said):
+        outcome = "no cluster is left running" if self.started else "nothing had started"
+        said = f"interrupted by {signal.Signals(self.signum).name}; {outcome}"
+        if len(lines) != 1 or said not in lines[0] or output.find(CLOSED) > output.index(said):
             found.append(f"{self.label}: not one {said!r} line after the close: {lines}")
         for word in ("Traceback", "FATAL"):
             if word in output:
@@ -139,4 +144,11 @@ def test_every_signal_at_every_moment_closes_the_cluster(name: str) -> None:
     with ThreadPoolExecutor(AT_ONCE) as pool:
         found = pool.map(lambda cell: [f"{cell[0]}: {problem}" for problem in signalled(*cell[1:])], cells)
         problems = [problem for cell_problems in found for problem in cell_problems]
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str) -> None:
+    runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name).items()}
+    problems = [f"{how}: {problem}" for how, run in runs.items() for problem in run.problems()]
     assert not problems, f"{name}:\n" + "\n".join(problems)
