@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import psutil
 import pytest
 
 from flowkit import FLOWS, PACKAGE, smoke_args
+from {{ cookiecutter.package_name }}.plumbing import signals
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -152,3 +154,23 @@ def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str) -> No
     runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name).items()}
     problems = [f"{how}: {problem}" for how, run in runs.items() for problem in run.problems()]
     assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_a_handler_set_before_the_project_runs_first_and_an_ignored_signal_stays_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(signals, "received", [])  # this test process must not exit as if signalled
+    calls: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGHUP, lambda signum, frame: calls.append(signum))
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signals.install()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        with pytest.raises(signals.Interrupted) as interrupted:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)  # the handler raises long before
+        assert calls == [signal.SIGHUP] and interrupted.value.exit_status == 129
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
