@@ -77,3 +77,29 @@ def test_readme_figures_are_those_of_the_recorded_full_run() -> None:
     assert report.sweep_table(sweep["sweep"]) in readme
     assert "](docs/benchmark.png)" in readme
     assert (DOCS / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# Each row of the generated docs/design.md tables, by the sweep variant it quotes.
+DESIGN_ROWS = {
+    "| 2 processes x 1 thread (default) |": "defaults",
+    "| 1 process x 2 threads |": "layout 1x2 processes",
+    "| 2 threads in the flow's process (`processes=false`) |": "layout 1x2 threads",
+    "| 6 days (what `auto` takes for a year) |": "defaults",
+    "| 1 day |": "partition_freq 1D",
+    "| 12 hours |": "partition_freq 12h",
+    "| 61 days |": "partition_freq 61D",
+}
+
+
+def test_design_notes_quote_the_recorded_sweep() -> None:
+    design = (TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "docs" / "design.md").read_text(encoding="utf-8")
+    sweep = {row["variant"]: row for row in json.loads((DOCS / "benchmark-sweep.json").read_text())["sweep"]}
+    for label, variant in DESIGN_ROWS.items():
+        [line] = [line for line in design.splitlines() if line.startswith(label)]
+        row = sweep[variant]
+        assert f"| {row['seconds']:.1f} |" in line and f"{round(row['peak_mib']):,} MiB |" in line, line
+        if "processes" in variant or "thread" in label:
+            assert f"| {row['start_s']:.2f} s |" in line, line
+    prose = " ".join(design.split())
+    assert f"({sweep['split_out auto']['seconds']:.1f} s against {sweep['defaults']['seconds']:.1f} s)" in prose
+    assert f"costs time ({sweep['persist']['seconds']:.1f} s)" in prose

@@ -64,7 +64,8 @@ def delete_the_examples(project: Path, executor: str) -> None:
 
 
 def passed_tests(output: str) -> list[str]:
-    return [line.split(" PASSED")[0] for line in output.splitlines() if " PASSED" in line]
+    """The tests that passed, from the ``-rA`` summary (``PASSED tests/x.py::name``)."""
+    return [line.removeprefix("PASSED ") for line in output.splitlines() if line.startswith("PASSED ")]
 
 
 def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) -> None:
@@ -83,7 +84,7 @@ def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) ->
 def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(answers: dict, tmp_path) -> None:
     project = bake(tmp_path, **answers)
     add_the_readme_flow(project)
-    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-v"))
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-rA"))
 
 
 @pytest.mark.slow
@@ -91,7 +92,7 @@ def test_a_project_without_the_examples_runs_its_own_flow_everywhere(tmp_path) -
     project = bake(tmp_path)
     delete_the_examples(project, "both")
     add_the_readme_flow(project)
-    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-v"))
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-rA"))
 
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PYTHONPATH"] = str(project)

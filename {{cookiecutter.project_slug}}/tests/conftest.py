@@ -18,8 +18,8 @@ def local_cluster_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the project default, tests never try to reach Coiled.
 
     The cluster is a real ``distributed.LocalCluster`` with its workers as threads of
-    this process, which starts in a fraction of the time worker processes take (the
-    template's benchmark sweep measures both). Tests that ask for ``worker_processes``
+    this process, which starts in a fraction of the time worker processes take
+    (docs/design.md, "The embedded cluster"). Tests that ask for ``worker_processes``
     (or ``no_leftover_processes``) get the default, process-based cluster.
     """
     monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER", "local")

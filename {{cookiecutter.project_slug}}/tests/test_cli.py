@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from prefect.cli import cli as prefect_cli
 
-from flowkit import FLOWS, PACKAGE, smoke_args
 from {{ cookiecutter.package_name }}.plumbing.cli import main, parse_params
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, PACKAGE, smoke_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

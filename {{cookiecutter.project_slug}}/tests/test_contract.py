@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from prefect import Parameter, task
 
-from flowkit import FLOWS, PACKAGE
 from {{ cookiecutter.package_name }}.plumbing import FlowContractError, cluster_flow, contract, declare
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.registry import find_flows
+
+from flowkit import FLOWS, PACKAGE
 
 
 @pytest.fixture(autouse=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from flowkit import FLOWS, PACKAGE
 from {{ cookiecutter.package_name }}.plumbing.cli import main
+
+from flowkit import FLOWS, PACKAGE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -13,12 +13,13 @@ from datetime import timedelta
 import pytest
 from prefect import Task
 
-from flowkit import FLOWS, smoke_args
 from {{ cookiecutter.package_name }}.plumbing.cli import EXIT_USAGE, main
 from {{ cookiecutter.package_name }}.plumbing.clusters import cluster_spec
 from {{ cookiecutter.package_name }}.plumbing.estimate import WORKERS_PER_CORE, Estimate, Machine, TooBig, check
 from {{ cookiecutter.package_name }}.plumbing.runner import preflight
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, smoke_args
 
 REFUSED_WITHIN_SECONDS = 2
 

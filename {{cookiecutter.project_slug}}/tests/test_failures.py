@@ -28,7 +28,6 @@ from prefect.cli import cli as prefect_cli
 from prefect.engine.state import Failed, Success
 from prefect.tasks.core.resource_manager import ResourceCleanupTask
 
-from flowkit import FLOWS
 from {{ cookiecutter.package_name }}.plumbing.clusters import cluster_spec
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration
 from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
@@ -36,6 +35,8 @@ from {{ cookiecutter.package_name }}.plumbing.retry import RETRY_DELAY_VAR, clus
 from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
 from {{ cookiecutter.package_name }}.plumbing.session import ClusterSession, close_sessions
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS
 
 CLOSED = " closed transitions="  # the session's log line once a cluster is closed
 

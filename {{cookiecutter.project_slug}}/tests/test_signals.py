@@ -25,9 +25,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from flowkit import FLOWS, PACKAGE, smoke_args
 from {{ cookiecutter.package_name }}.plumbing import signals
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, PACKAGE, smoke_args
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HELD = "held-open: "  # held_open.py's line at each moment it holds
