@@ -20,6 +20,7 @@ PLUMBING = [
     "contract.py",
     "diagram.py",
     "doctor.py",
+    "estimate.py",
     "executor.py",
     "overrides.py",
     "registry.py",
@@ -29,6 +30,7 @@ PLUMBING = [
     "runlog.py",
     "runner.py",
     "session.py",
+    "signals.py",
     "versions.py",
 ]
 
@@ -56,8 +58,10 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/test_contract.py",
         "tests/test_diagram.py",
         "tests/test_doctor.py",
+        "tests/test_estimates.py",
         "tests/test_failures.py",
         "tests/test_settings.py",
+        "tests/test_signals.py",
         "tests/test_versions.py",
     }
     for flow in expected_flows(answers["executor"]):

@@ -3,7 +3,7 @@
 A user's next step is replacing the examples with their own flows, so each bake here
 gets the flow the generated README's "Write your own flow" shows, copied out of the
 README as written, and the whole generated suite must then pass and cover it: the
-generic tests (a failure injected into every task, retries, Ctrl-C, the command line,
+generic tests (a failure injected into every task, retries, signals, estimates, the command line,
 ``prefect run -p``) run for the new flow with no other file edited.
 
 The default bake's suite runs in tests/test_environments.py, inside a fresh venv per
@@ -30,7 +30,8 @@ GENERIC = [
     "test_failures.py::test_a_failing_task_fails_the_flow_names_itself_and_closes_the_cluster[squares:",
     "test_failures.py::test_a_transient_failure_is_retried_on_the_same_cluster[squares:",
     "test_failures.py::test_prefect_run_rejects_bad_parameters_before_any_cluster[squares]",
-    "test_failures.py::test_ctrl_c_closes_the_cluster_and_exits_non_zero[squares]",
+    "test_signals.py::test_every_signal_at_every_moment_closes_the_cluster[squares]",
+    "test_estimates.py::test_more_worker_processes_than_the_cores_take_are_refused[squares]",
     "test_cli.py::test_each_flow_runs_from_the_command_line_and_prints_its_result_once[squares]",
     "test_cli.py::test_a_failing_task_exits_1_naming_the_task[squares]",
     "test_cli.py::test_each_flow_file_runs_with_prefect_run[squares]",

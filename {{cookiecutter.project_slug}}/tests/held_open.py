@@ -1,33 +1,86 @@
-"""Run a command with every cluster held open once it has started, until a signal ends the wait.
+"""Run a command held at one moment of its cluster's life, until a test's signal arrives.
 
-``python tests/held_open.py -m <package> run FLOW ...`` or ``python tests/held_open.py prefect run -p FILE ...``.
-The interrupt tests use it to send their signal at a known moment (the cluster is up,
-its session registered, the flow's first work about to start) instead of racing a run
-that may finish first, or landing in the middle of the dask client's own machinery.
+``HELD_OPEN_AT=before|start|compute|close python tests/held_open.py -m <package> run FLOW ...``
+(or ``... held_open.py prefect run -p FILE ...``). The interrupt tests use it to send
+their signal at a known moment instead of racing a run that may finish first:
+
+- ``before``: the run has begun and is about to start its cluster;
+- ``start``: the cluster's processes are up but ``ClusterSpec.start`` has not returned,
+  so the session does not know the cluster yet (signals are held pending there);
+- ``compute``: the cluster is up, its session registered, the flow's work about to start;
+- ``close``: the session is closing the cluster; the hold ends after two signals, so an
+  impatient second one is tested too.
+
+Each prints ``held-open: <moment>`` when it is reached (``close`` once per signal it
+waits for), and the test sends one signal per such line.
 """
 
 from __future__ import annotations
 
+import os
 import runpy
+import signal
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import session
+from {{ cookiecutter.package_name }}.plumbing import clusters, session, signals
 
-HELD = "held-open: cluster is up"
+HELD = "held-open: "
+MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
 HOLD_SECONDS = 120  # ended by the test's signal long before; only a bound on a forgotten run
+SIGNALS_AT_CLOSE = 2
 
+
+def hold(until: Callable[[], bool]) -> None:
+    print(HELD + MOMENT, flush=True)
+    deadline = time.monotonic() + HOLD_SECONDS
+    while not until() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def pending() -> bool:
+    return bool(signals.deferred or signal.sigpending() & set(signals.ENDING))
+
+
+_start = clusters.ClusterSpec.start
 _open = session.ClusterSession.open
+_release = session.ClusterSession._release
 
 
-def open_and_hold(self: session.ClusterSession):
+def start_and_hold(self: clusters.ClusterSpec) -> Any:
+    cluster = _start(self)
+    hold(until=pending)
+    return cluster
+
+
+def hold_and_open(self: session.ClusterSession) -> Any:
+    hold(until=lambda: False)  # the signal ends it
+    return _open(self)
+
+
+def open_and_hold(self: session.ClusterSession) -> Any:
     client = _open(self)
-    print(HELD, flush=True)
-    time.sleep(HOLD_SECONDS)
+    hold(until=lambda: False)  # the signal ends it
     return client
 
 
-session.ClusterSession.open = open_and_hold
+def hold_and_release(self: session.ClusterSession, client: Any, cluster: Any) -> None:
+    if cluster is not None:  # not a second close of a session already closed
+        for count in range(1, SIGNALS_AT_CLOSE + 1):  # one line per signal: the kernel merges a pending repeat
+            hold(until=lambda wanted=count: len(signals.deferred) >= wanted)
+    _release(self, client, cluster)
+
+
+if MOMENT == "before":
+    session.ClusterSession.open = hold_and_open
+elif MOMENT == "start":
+    clusters.ClusterSpec.start = start_and_hold
+elif MOMENT == "compute":
+    session.ClusterSession.open = open_and_hold
+else:
+    session.ClusterSession._release = hold_and_release
 
 if __name__ == "__main__":
     if sys.argv[1] == "-m":

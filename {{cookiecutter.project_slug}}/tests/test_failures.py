@@ -6,26 +6,19 @@ each task in turn (``flow.get_tasks`` returns the flow's own bound copy of a tas
 whose ``run`` is replaced for one test). Runs go through ``flow.run`` itself, as in a
 notebook or under ``prefect run``, so nothing but the project's machinery closes the
 cluster. Every run uses a real LocalCluster, and ``cluster_closed`` fails a test that
-leaves a scheduler or a worker running. Ctrl-C is a real SIGINT sent to the command
-line and to ``prefect run -p`` running in a subprocess.
+leaves a scheduler or a worker running. Signals (Ctrl-C, SIGTERM, SIGHUP): test_signals.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import prefect
-import psutil
 import pytest
 from click.testing import CliRunner
 from distributed import Scheduler, Worker
@@ -43,9 +36,8 @@ from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
 from {{ cookiecutter.package_name }}.plumbing.session import ClusterSession, close_sessions
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, PACKAGE, smoke_args
+from flowkit import FLOWS
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLOSED = " closed transitions="  # the session's log line once a cluster is closed
 
 
@@ -255,100 +247,3 @@ def test_prefect_run_rejects_bad_parameters_before_any_cluster(flow_name: str, c
     assert done.exit_code == 1, done.output
     assert f"{name}: {value!r} is not of type" in done.output and "Flow run failed!" in done.output
     assert "dashboard=" not in done.output
-
-
-# Ctrl-C: each flow through the project's command line and through ``prefect run -p``,
-# in a subprocess, interrupted while its cluster is held open (``held_open.py``). Only
-# the command gets the signal: like a Coiled cluster's remote machines, the local worker
-# processes must be stopped by the project's code, not by the terminal.
-HELD = "held-open: cluster is up"
-WAIT_SECONDS = 90  # not a timing check: only keeps a hung run from hanging the suite
-
-
-def interrupt_commands(name: str) -> dict[str, list[str]]:
-    """The flow through the project's command line and through ``prefect run -p``, held open."""
-    held = [sys.executable, str(Path(__file__).with_name("held_open.py"))]
-    declaration = FLOWS[name]
-    return {
-        f"run {name}": [*held, "-m", PACKAGE, "run", name, *smoke_args(declaration)],
-        f"prefect run -p {name}": [*held, "prefect", "run", "-p", declaration.source, *smoke_args(declaration)],
-    }
-
-
-class InterruptedRun:
-    """One command, sent SIGINT once its cluster is up."""
-
-    def __init__(self, command: list[str]) -> None:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
-            f"{ENV_PREFIX}CLUSTER": "local",
-            f"{ENV_PREFIX}LOCAL_N_WORKERS": "1",
-            f"{ENV_PREFIX}LOCAL_PROCESSES": "true",
-        }
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PROJECT_ROOT
-        )
-        self.lines: list[str] = []
-        self.descendants: list[psutil.Process] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if HELD in line and not self.descendants:
-                self.descendants = psutil.Process(self.process.pid).children(recursive=True)
-                self.process.send_signal(signal.SIGINT)
-
-    def finish(self) -> tuple[int, str, list[str]]:
-        """Exit status, output, and what outlived the command (killed after the check)."""
-        try:
-            self.process.wait(timeout=WAIT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        _, alive = psutil.wait_procs(self.descendants, timeout=10)
-        left = [_describe(child) for child in alive]
-        for child in alive:
-            child.kill()
-        self.reader.join(timeout=10)
-        return self.process.returncode, "".join(self.lines), left
-
-
-def _describe(process: psutil.Process) -> str:
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return f"pid {process.pid}"
-
-
-def interrupt_problems(label: str, returncode: int, output: str, left: list[str]) -> list[str]:
-    """What is wrong with how one interrupted command ended; empty when all is well."""
-    if HELD not in output:
-        return [f"{label}: its cluster never came up:\n{output}"]
-    problems = []
-    if CLOSED not in output:
-        problems.append(f"{label}: the cluster was not closed by the project's code:\n{output}")
-    if label.startswith("run "):  # the project's own command line
-        message = f"{label[4:]}: interrupted; no cluster is left running"
-        if returncode != 130:
-            problems.append(f"{label}: exit code {returncode}, not 130:\n{output}")
-        if message not in output or output.index(CLOSED) > output.index(message):
-            problems.append(f"{label}: {message!r} missing or said before it was so:\n{output}")
-    elif returncode in (0, -signal.SIGKILL):
-        problems.append(f"{label}: exit code {returncode}:\n{output}")
-    if "Traceback" in output:
-        problems.append(f"{label}: a traceback reached the user:\n{output}")
-    if left:
-        problems.append(f"{label}: left running after Ctrl-C: {left}")
-    return problems
-
-
-@pytest.mark.parametrize("name", FLOWS)
-def test_ctrl_c_closes_the_cluster_and_exits_non_zero(name: str) -> None:
-    """The flow's two commands at once: they are independent, and together they take seconds less."""
-    runs = {label: InterruptedRun(command) for label, command in interrupt_commands(name).items()}
-    problems = [problem for label, run in runs.items() for problem in interrupt_problems(label, *run.finish())]
-    assert not problems, "\n".join(problems)

@@ -14,6 +14,8 @@ what it needs from here in one import::
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
 - ``FlowCommand``, ``cluster_client(purpose)``: a command the flow adds to the command
   line (``declare(..., commands={"name": FlowCommand(...)})``) and the cluster it uses.
+- ``Estimate``, ``Machine``: what a flow's ``estimate`` returns and receives (its sizes
+  against this machine's limits, checked before a run starts).
 
 Where the cluster runs (embedded, Coiled) is decided when a run starts, from the
 command line, the environment and ``settings.py``: never in a flow's code. Importing
@@ -24,6 +26,7 @@ misspelt override is never ignored without a word, whichever command runs.
 from .cluster_flow import cluster_flow
 from .command import FlowCommand, cluster_client
 from .contract import FlowContractError, FlowDeclaration, declare
+from .estimate import Estimate, Machine
 from .overrides import warn_unknown_variables
 from .resource import DaskCluster
 from .retry import cluster_task_retries
@@ -32,9 +35,11 @@ warn_unknown_variables()
 
 __all__ = [
     "DaskCluster",
+    "Estimate",
     "FlowCommand",
     "FlowContractError",
     "FlowDeclaration",
+    "Machine",
     "cluster_client",
     "cluster_flow",
     "cluster_task_retries",

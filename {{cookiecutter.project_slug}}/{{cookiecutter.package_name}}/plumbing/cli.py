@@ -17,11 +17,12 @@ from .contract import FlowContractError, FlowDeclaration
 from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from .overrides import SettingError
 from .registry import find_flows
+from .session import interrupted_line
+from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -> argparse.ArgumentParser:
@@ -42,6 +43,9 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
     add_cluster_option(run)
     run.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="set a flow parameter (repeatable)"
+    )
+    run.add_argument(
+        "--force", action="store_true", help="run on the local cluster even over this machine's limits (the estimate)"
     )
     diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
     diagram.add_argument(
@@ -103,16 +107,15 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
-        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters)
+        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters, force=args.force)
     except ValueError as error:  # FlowContractError and SettingError included
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except CoiledUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:  # run_flow has closed the clusters by the time this arrives
-        print(f"{args.flow}: interrupted; no cluster is left running", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
+        return interrupted(interrupt, args.flow)
     if outcome.failure:
         print(f"{args.flow}: {type(outcome.state).__name__}: {outcome.failure}", file=sys.stderr)
         return EXIT_FAILED
@@ -133,10 +136,9 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     except CoiledUnavailable as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         close_sessions()
-        print(f"{args.command}: interrupted; no cluster is left running", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(interrupt, args.command)
     except Exception as error:  # one line, as for a failed flow run; the cluster is closed by now
         print(f"{args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -154,12 +156,23 @@ def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaratio
     return 0
 
 
+def interrupted(interrupt: KeyboardInterrupt, flow: str | None = None) -> int:
+    """Say which signal ended the run and that no cluster is left; return 128 + the signal."""
+    from . import signals
+
+    signals.reported = True
+    print(f"{flow + ': ' if flow else ''}{interrupted_line(interrupt)}", file=sys.stderr, flush=True)
+    return exit_status(interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; a flow module that cannot be loaded stops every command but ``doctor``."""
     try:
         flows, broken = find_flows(), None
     except (FlowContractError, SettingError) as error:
         flows, broken = {}, error
+    except KeyboardInterrupt as interrupt:  # while the flows load: nothing has started
+        return interrupted(interrupt)
     args = build_parser(flows, any_flow=broken is not None).parse_args(argv)
     if args.command == "doctor":
         from .doctor import main as doctor

@@ -44,6 +44,9 @@ class ClusterSpec:
     cluster_class: Callable[..., Any]
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     dask_config: Mapping[str, Any] = field(default_factory=dict)
+    # Hold SIGINT/SIGTERM/SIGHUP pending while it starts (signals.held): a local cluster
+    # starts in seconds; a cloud one takes minutes, during which a Ctrl-C must still work.
+    hold_signals_at_start: bool = False
 
     def start(self) -> Any:
         """Start the cluster under ``dask_config``; the caller owns it and must close it."""
@@ -93,7 +96,14 @@ def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None
     if backend == "local":
         from distributed import LocalCluster
 
-        return ClusterSpec("local", flow_name, LocalCluster, local_cluster_kwargs(environ), LOCAL_DASK_CONFIG)
+        return ClusterSpec(
+            "local",
+            flow_name,
+            LocalCluster,
+            local_cluster_kwargs(environ),
+            LOCAL_DASK_CONFIG,
+            hold_signals_at_start=True,
+        )
     if backend == "coiled":
         kwargs = coiled_cluster_kwargs(flow_name, environ)
         require_credentials(environ)

@@ -20,6 +20,7 @@ from prefect import Flow, Task
 from prefect.engine.state import State
 
 from .command import RESERVED, FlowCommand
+from .estimate import Estimate, Estimator, Machine
 
 Validator = Callable[[Mapping[str, Any]], None]
 
@@ -41,6 +42,7 @@ class FlowDeclaration:
     validate: Validator | None = None
     source: str = ""  # the file that declares the flow: what ``prefect run -p`` takes
     commands: Mapping[str, FlowCommand] = field(default_factory=dict)  # python -m <package> NAME
+    estimate: Estimator | None = None
 
     @property
     def name(self) -> str:
@@ -62,6 +64,12 @@ class FlowDeclaration:
             self.validate({**defaults, **parameters})
         return dict(parameters)
 
+    def estimates(self, parameters: Mapping[str, Any], machine: Machine) -> list[Estimate]:
+        """The flow's own sizes for ``parameters`` (defaults filled in) on ``machine``."""
+        if self.estimate is None:
+            return []
+        return list(self.estimate({**self.defaults, **parameters}, machine))
+
     def run(self, parameters: Mapping[str, Any] | None = None) -> State:
         """Run the flow in this process, as ``flow.run`` does (the cluster is chosen when it starts)."""
         return self.flow.run(parameters=self.checked(parameters or {}))
@@ -75,6 +83,7 @@ def declare(
     smoke: Mapping[str, Any],
     validate: Validator | None = None,
     commands: Mapping[str, FlowCommand] | None = None,
+    estimate: Estimator | None = None,
 ) -> FlowDeclaration:
     """Enter ``flow`` in the project.
 
@@ -84,9 +93,12 @@ def declare(
     it runs before any cluster starts, from the command line and under ``prefect run``.
     ``commands``: extra commands of the command line that belong to this flow
     (``python -m <package> NAME``), e.g. one that prepares its input data.
+    ``estimate``: given the parameters and the ``Machine``, the run's sizes
+    (``Estimate``: size, limit, advice); the command line refuses a local run over a
+    limit unless ``--force`` is given (plumbing/estimate.py).
     """
     source = sys._getframe(1).f_globals.get("__file__", "")
-    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source, dict(commands or {}))
+    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source, dict(commands or {}), estimate)
     where = f"flow {flow.name!r}"
     for name, command in declaration.commands.items():
         if name in RESERVED or not isinstance(command, FlowCommand):

@@ -8,8 +8,11 @@ from typing import Any
 
 from prefect import Flow
 from prefect.engine.state import State, TriggerFailed
+from prefect.utilities.logging import get_logger
 
-from .clusters import chosen_backend, cluster_spec, resolve_backend
+from .clusters import ClusterSpec, chosen_backend, cluster_spec, resolve_backend
+from .contract import FlowDeclaration
+from .estimate import Machine, check, layout_estimates, retry_wait_estimate
 from .registry import find_flow
 from .session import close_sessions
 
@@ -23,15 +26,17 @@ class RunOutcome:
     failure: str | None
 
 
-def run_flow(name: str, backend: str | None = None, parameters: Mapping[str, Any] | None = None) -> RunOutcome:
-    """Check the parameters and settings, run the flow, and close any cluster it left open.
+def run_flow(
+    name: str, backend: str | None = None, parameters: Mapping[str, Any] | None = None, force: bool = False
+) -> RunOutcome:
+    """Check the parameters, settings and sizes, run the flow, and close any cluster it left open.
 
-    Raises ValueError (FlowContractError, ClusterConfigError) before any cluster starts.
+    Raises ValueError (FlowContractError, ClusterConfigError, TooBig) before any cluster starts.
     """
     declaration = find_flow(name)
     parameters = declaration.checked(parameters or {})
     backend = resolve_backend(backend)
-    cluster_spec(backend, name)  # bad cluster settings fail here, not mid-run
+    preflight(declaration, parameters, cluster_spec(backend, name), force)  # bad settings fail here, not mid-run
     with chosen_backend(backend):
         try:
             state = declaration.flow.run(parameters=parameters)
@@ -40,6 +45,16 @@ def run_flow(name: str, backend: str | None = None, parameters: Mapping[str, Any
     if state.is_successful():
         return RunOutcome(state, state.result[declaration.result].result, None)
     return RunOutcome(state, None, failure_message(state, declaration.flow))
+
+
+def preflight(declaration: FlowDeclaration, parameters: Mapping[str, Any], spec: ClusterSpec, force: bool) -> None:
+    """Log the run's sizes; refuse a local run over a limit of this machine unless forced."""
+    machine = Machine.here()
+    estimates = [*declaration.estimates(parameters, machine), retry_wait_estimate(declaration.flow, machine)]
+    local = spec.backend == "local"
+    if local:
+        estimates += layout_estimates(spec.kwargs, machine)
+    check(estimates, local=local, force=force, logger=get_logger("estimate"), flow_name=declaration.name)
 
 
 def failure_message(state: State, flow: Flow) -> str:

@@ -4,28 +4,34 @@ Cloud clusters cost money while they run, so every cluster this project starts i
 recorded here until it is closed, by the first of: a ``DaskCluster`` resource's cleanup
 task; the flow state handler ``close_when_finished`` once a run is finished (the normal
 path of flows with every task on the cluster, and the safety net for a cleanup that
-failed or never ran); the runner, after a Ctrl-C in the command line; an exit hook,
-after a Ctrl-C under ``prefect run``.
-Coiled's idle and no-client timeouts are the last resort for a process killed outright.
+failed or never ran); the runner, after a Ctrl-C, SIGTERM or SIGHUP in the command
+line; an exit hook, after one of them under ``prefect run`` or in any other process
+(``signals``). Closing is bounded in time, so a scheduler that does not answer cannot
+hold the process forever. Coiled's idle and no-client timeouts are the last resort for a
+process killed outright (SIGKILL).
 """
 
 from __future__ import annotations
 
 import atexit
+import inspect
 import logging
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+import sys
+from contextlib import nullcontext
 from typing import Any
 
+from . import signals
 from .clusters import ClusterSpec
 from .versions import check_cluster_versions
 
 # How long the closing report may wait for a busy or unreachable scheduler.
 REPORT_TIMEOUT_SECONDS = 10
+# How long closing the client, then the cluster, may each wait for an unresponsive scheduler.
+CLOSE_TIMEOUT_SECONDS = 20
 
 _open_sessions: list[ClusterSession] = []
+started_clusters = 0  # in this process; 0: an interrupt came before any cluster existed
 
 
 class ClusterSession:
@@ -55,7 +61,9 @@ class ClusterSession:
 
         _open_sessions.append(self)
         try:
-            self.cluster = self.spec.start()
+            with signals.held() if self.spec.hold_signals_at_start else nullcontext():
+                self.cluster = self.spec.start()
+                _count_started()
             self.client = Client(self.cluster, set_as_default=False)
             check_cluster_versions(self.client)
         except BaseException:
@@ -69,44 +77,40 @@ class ClusterSession:
     def close(self) -> None:
         """Close client and cluster; safe to call twice, and the cluster is closed even if the client fails.
 
-        An impatient second Ctrl-C waits until the cluster is closed: cut short, closing
+        An impatient second signal waits until the cluster is closed: cut short, closing
         would leave it running (and billing) until its idle timeout.
         """
         if self in _open_sessions:
             _open_sessions.remove(self)
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
-        with _ctrl_c_deferred():
-            try:
-                if client is not None:
-                    self.transitions = _transition_count(client)
-                    client.close()
-            finally:
-                if cluster is not None:
-                    name = cluster.name
-                    cluster.close()
-                    self.logger.info(
-                        "cluster backend=%s name=%s closed transitions=%s",
-                        self.spec.backend,
-                        name,
-                        "unknown" if self.transitions is None else self.transitions,
-                    )
+        with signals.deferral():
+            self._release(client, cluster)
+
+    def _release(self, client: Any, cluster: Any) -> None:
+        try:
+            if client is not None:
+                self.transitions = _transition_count(client)
+                client.close(timeout=CLOSE_TIMEOUT_SECONDS)
+        finally:
+            if cluster is not None:
+                name = cluster.name
+                cluster.close(**_bounded(cluster.close))
+                self.logger.info(
+                    "cluster backend=%s name=%s closed transitions=%s",
+                    self.spec.backend,
+                    name,
+                    "unknown" if self.transitions is None else self.transitions,
+                )
 
 
-@contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold SIGINT until the block is done, then raise KeyboardInterrupt as it would have."""
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        yield  # only the main thread can handle signals; None: a handler Python cannot restore
-        return
-    received: list[int] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
+def _count_started() -> None:
+    global started_clusters
+    started_clusters += 1
+
+
+def _bounded(close: Any) -> dict[str, Any]:
+    """``timeout=`` for a ``close`` that takes one (distributed's clusters do; ``coiled.Cluster`` does not)."""
+    return {"timeout": CLOSE_TIMEOUT_SECONDS} if "timeout" in inspect.signature(close).parameters else {}
 
 
 def _transition_count(client: Any) -> int | None:
@@ -127,24 +131,24 @@ def close_sessions(flow_name: str | None = None) -> None:
 
     A cluster that fails to close is reported with its name, so it can be stopped by
     hand (``coiled cluster stop <name>``); the others are still closed, and so they are
-    when a Ctrl-C arrives meanwhile (it is raised once all are closed).
+    when a signal arrives meanwhile (it is raised once all are closed).
     """
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     for session in list(_open_sessions):
         if flow_name is None or session.spec.flow_name == flow_name:
             name = getattr(session.cluster, "name", "?")
             try:
                 session.close()
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as interrupt:
+                interrupted = interrupted or interrupt
             except Exception:
                 session.logger.exception(
                     "could not close cluster %s (backend=%s): stop it by hand if it still runs",
                     name,
                     session.spec.backend,
                 )
-    if interrupted:
-        raise KeyboardInterrupt
+    if interrupted is not None:
+        raise interrupted
 
 
 def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
@@ -154,4 +158,29 @@ def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
     return new_state
 
 
-atexit.register(close_sessions)
+def close_at_exit() -> None:
+    """Exit hook: close what is still open; after a signal, say so and exit with 128 + the signal.
+
+    This is what ends a run interrupted under ``prefect run`` or in a script: their own
+    handling of a ``KeyboardInterrupt`` knows nothing of clusters, nor of SIGTERM.
+    The project's command line reports the signal itself (``reported``).
+    """
+    try:
+        close_sessions()
+    except KeyboardInterrupt:  # a signal while closing: the clusters are closed all the same
+        pass
+    if signals.received and not signals.reported:
+        interrupt = signals.Interrupted(signals.received[0])
+        print(interrupted_line(interrupt), file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(interrupt.exit_status)  # the status Python's own exit would not give
+
+
+def interrupted_line(interrupt: KeyboardInterrupt) -> str:
+    """The one line that ends an interrupted run: which signal, and what became of the clusters."""
+    what = "no cluster is left running" if started_clusters else "nothing had started"
+    return f"interrupted by {signals.signal_name(interrupt)}; {what}"
+
+
+signals.install()
+atexit.register(close_at_exit)

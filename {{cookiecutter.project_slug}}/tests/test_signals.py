@@ -1,0 +1,177 @@
+"""A signal at any moment of a cluster's life ends the run with the cluster closed by the project.
+
+Every flow, through the project's command line and through ``prefect run -p``, is sent
+SIGINT, SIGTERM and SIGHUP while its cluster starts, while it computes and while it
+closes (``held_open.py`` holds each moment until the signal is there); a Ctrl-C before
+any cluster exists must say so. Each run has a
+real LocalCluster with a worker process. SIGINT and SIGHUP go to the whole process group,
+as a terminal's Ctrl-C and a closed terminal send them, so the worker processes get
+them too; SIGTERM goes to the command alone, as ``kill`` and ``timeout`` send it. Each
+run must exit with 128 + the signal, having logged its cluster's close, printed one
+``interrupted by`` line, no traceback and no ``FATAL``, and left no process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+
+from {{ cookiecutter.package_name }}.plumbing import signals
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, PACKAGE, smoke_args
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HELD = "held-open: "  # held_open.py's line at each moment it holds
+CLOSED = " closed transitions="  # the session's log line once a cluster is closed
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+TO_GROUP = (signal.SIGINT, signal.SIGHUP)  # what a terminal sends to every process of the job
+MOMENTS = ("start", "compute", "close")
+WAIT_SECONDS = 90  # not a timing check: only keeps a hung run from hanging the suite
+AT_ONCE = 3 * (os.cpu_count() or 1)  # runs in flight: each waits on its cluster part of the time
+
+
+def commands(name: str) -> dict[str, list[str]]:
+    """The flow through the project's command line and through ``prefect run -p``, under held_open."""
+    held = [sys.executable, str(Path(__file__).with_name("held_open.py"))]
+    declaration = FLOWS[name]
+    return {
+        "run": [*held, "-m", PACKAGE, "run", name, *smoke_args(declaration)],
+        "prefect run -p": [*held, "prefect", "run", "-p", declaration.source, *smoke_args(declaration)],
+    }
+
+
+class SignalledRun:
+    """One command, sent ``signum`` at each line held_open prints at ``moment``."""
+
+    def __init__(self, command: list[str], moment: str, signum: int) -> None:
+        self.label = f"{signal.Signals(signum).name} during {moment}"
+        self.signum = signum
+        self.started = moment != "before"
+        env = {
+            **os.environ,
+            "HELD_OPEN_AT": moment,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+            f"{ENV_PREFIX}CLUSTER": "local",
+            f"{ENV_PREFIX}LOCAL_N_WORKERS": "1",
+            f"{ENV_PREFIX}LOCAL_PROCESSES": "true",
+        }
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,  # its own process group, as a terminal gives a job
+        )
+        self.lines: list[str] = []
+        self.descendants: list[psutil.Process] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith(HELD):
+                self.descendants = self.descendants or psutil.Process(self.process.pid).children(recursive=True)
+                if self.signum in TO_GROUP:
+                    os.killpg(self.process.pid, self.signum)
+                else:
+                    self.process.send_signal(self.signum)
+
+    def problems(self) -> list[str]:
+        """What went wrong, once the command has ended; what it left running is killed."""
+        try:
+            self.process.wait(timeout=WAIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        _, alive = psutil.wait_procs(self.descendants, timeout=10)
+        for child in alive:
+            child.kill()
+        self.reader.join(timeout=10)
+        output = "".join(self.lines)
+        if HELD not in output:
+            return [f"{self.label}: the held moment was never reached:\n{output}"]
+        found = []
+        if self.process.returncode != 128 + self.signum:
+            found.append(f"{self.label}: exit status {self.process.returncode}, not {128 + self.signum}")
+        if self.started and CLOSED not in output:
+            found.append(f"{self.label}: the cluster was not closed by the project's code")
+        if not self.started and CLOSED in output:
+            found.append(f"{self.label}: a cluster started after the signal")
+        lines = [line for line in output.splitlines() if "interrupted by " in line]
+        outcome = "no cluster is left running" if self.started else "nothing had started"
+        said = f"interrupted by {signal.Signals(self.signum).name}; {outcome}"
+        if len(lines) != 1 or said not in lines[0] or output.find(CLOSED) > output.index(said):
+            found.append(f"{self.label}: not one {said!r} line after the close: {lines}")
+        for word in ("Traceback", "FATAL"):
+            if word in output:
+                found.append(f"{self.label}: {word} reached the user")
+        if alive:
+            found.append(f"{self.label}: left running: {[_describe(child) for child in alive]}")
+        return [f"{problem}\n{output}" for problem in found]
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return f"pid {process.pid}"
+
+
+def signalled(command: list[str], moment: str, signum: int) -> list[str]:
+    return SignalledRun(command, moment, signum).problems()
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_every_signal_at_every_moment_closes_the_cluster(name: str) -> None:
+    """The flow's eighteen runs, several at a time: they are independent, and mostly wait."""
+    cells = [
+        (how, command, moment, signum)
+        for how, command in commands(name).items()
+        for moment in MOMENTS
+        for signum in SIGNALS
+    ]
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        found = pool.map(lambda cell: [f"{cell[0]}: {problem}" for problem in signalled(*cell[1:])], cells)
+        problems = [problem for cell_problems in found for problem in cell_problems]
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str) -> None:
+    runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name).items()}
+    problems = [f"{how}: {problem}" for how, run in runs.items() for problem in run.problems()]
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_a_handler_set_before_the_project_runs_first_and_an_ignored_signal_stays_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(signals, "received", [])  # this test process must not exit as if signalled
+    calls: list[int] = []
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGHUP, lambda signum, frame: calls.append(signum))
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signals.install()
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        with pytest.raises(signals.Interrupted) as interrupted:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)  # the handler raises long before
+        assert calls == [signal.SIGHUP] and interrupted.value.exit_status == 129
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

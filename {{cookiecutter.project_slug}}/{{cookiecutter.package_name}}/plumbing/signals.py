@@ -1,0 +1,147 @@
+"""SIGINT, SIGTERM and SIGHUP end a run the same way: its clusters are closed first.
+
+``timeout``, CI cancellation, ``kill``, Kubernetes and a closed terminal send SIGTERM or
+SIGHUP, not a Ctrl-C. Python's default for those kills the process at once, leaving a
+Coiled cluster to bill until its no-client timeout. Importing the project (any flow,
+under the command line, ``prefect run`` or a notebook) therefore makes all three raise
+``Interrupted``, a ``KeyboardInterrupt``, so the code that closes clusters on a Ctrl-C
+runs for each of them; the process then exits with status 128 + the signal, as a shell
+reports a process ended by it. A handler set before the import still runs first.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+ENDING = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)  # no SIGHUP on Windows
+
+# Signals that arrived while closing was deferred; the first of them ends the process.
+deferred: list[int] = []
+# Signals that ended (or are ending) this process, first one first.
+received: list[int] = []
+_depth = 0  # nested deferrals: only the outermost raises
+reported = False  # set by a caller that has told the user itself
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run ended by a signal; ``exit_status`` is what a shell reports for it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal that ended the run (a plain KeyboardInterrupt is a Ctrl-C)."""
+    return interrupt.exit_status if isinstance(interrupt, Interrupted) else 128 + signal.SIGINT
+
+
+def signal_name(interrupt: KeyboardInterrupt) -> str:
+    return signal.Signals(interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT).name
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raising(chained: Callable[..., Any] | None) -> Callable[..., Any]:
+    def end_run(signum: int, frame: Any) -> None:
+        if chained is not None:
+            chained(signum, frame)
+        received.append(signum)
+        raise Interrupted(signum)
+
+    end_run.ends_run = True  # type: ignore[attr-defined]
+    return end_run
+
+
+def install() -> None:
+    """Make each ending signal raise ``Interrupted``; idempotent, and only where Python allows it.
+
+    Signal handlers belong to the main thread. A signal set to be ignored (``nohup``,
+    a background job) stays ignored; a handler of the user's own is chained.
+    """
+    if not _in_main_thread():
+        return
+    for signum in ENDING:
+        previous = signal.getsignal(signum)
+        if previous in (signal.SIG_IGN, None) or getattr(previous, "ends_run", False):
+            continue
+        chained = previous if callable(previous) and previous is not signal.default_int_handler else None
+        signal.signal(signum, _raising(chained))
+
+
+@contextmanager
+def deferral() -> Iterator[None]:
+    """Note the ending signals during the block, then raise ``Interrupted`` for the first.
+
+    Closing a cluster must not be cut short by an impatient second signal: it would
+    leave the cluster running (and billing) until its idle timeout.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    global _depth
+    previous = {signum: signal.getsignal(signum) for signum in ENDING}
+    _depth += 1
+    for signum, handler in previous.items():
+        if handler not in (signal.SIG_IGN, None):
+            signal.signal(signum, _note)
+    try:
+        yield
+    finally:
+        _depth -= 1
+        for signum, handler in previous.items():
+            if handler not in (signal.SIG_IGN, None):
+                signal.signal(signum, handler)
+    if deferred and not _depth:
+        signum = deferred[0]
+        deferred.clear()
+        received.append(signum)
+        raise Interrupted(signum)
+
+
+def _note(signum: int, frame: Any) -> None:
+    deferred.append(signum)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """Keep the ending signals from acting during the block, in this thread and in all it starts.
+
+    While a local cluster starts, an interrupt lands inside distributed's start-up and
+    its exit hooks (``FATAL: exception not rethrown``, exit 134) before the session knows
+    the cluster. Blocked in this thread, the signals are inherited blocked by the threads
+    and processes started meanwhile, so the cluster's event loop thread and its worker
+    processes never take a terminal's Ctrl-C (nor print tracebacks for it): their nanny
+    closes them. A signal the kernel hands to an older thread instead is noted by the
+    deferral; either way it acts when the block ends, by then on code that closes the cluster.
+    """
+    if not (_in_main_thread() and hasattr(signal, "pthread_sigmask")):
+        with deferral():
+            yield
+        return
+    from multiprocessing import resource_tracker
+
+    with deferral():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+        try:
+            # multiprocessing's resource tracker, when it first starts, unblocks SIGINT and
+            # SIGTERM in its caller: started here, it cannot undo the mask while the cluster's
+            # processes are spawned, and it inherits SIGHUP blocked (a closed terminal would
+            # kill it, and its successor would print a traceback per shared-memory name).
+            resource_tracker.ensure_running()
+            signal.pthread_sigmask(signal.SIG_BLOCK, ENDING)
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
