@@ -74,6 +74,8 @@ def test_coiled_workers_get_the_clients_aws_credentials_and_nothing_else_is_pass
     import coiled
 
     assert inspect.signature(coiled.Cluster).parameters["credentials"].default == "local"
+    import dask
+
     with dask.config.set({"coiled.token": "a-token"}):  # a spec is only built with a token
         kwargs = cluster_spec("coiled", "some-flow", {}).kwargs
     assert "credentials" not in kwargs and "environ" not in kwargs

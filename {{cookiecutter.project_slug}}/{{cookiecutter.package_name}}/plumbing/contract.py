@@ -98,7 +98,9 @@ def declare(
     limit unless ``--force`` is given (plumbing/estimate.py).
     """
     source = sys._getframe(1).f_globals.get("__file__", "")
-    declaration = FlowDeclaration(flow, description, result, dict(smoke), validate, source, dict(commands or {}), estimate)
+    declaration = FlowDeclaration(
+        flow, description, result, dict(smoke), validate, source, dict(commands or {}), estimate
+    )
     where = f"flow {flow.name!r}"
     for name, command in declaration.commands.items():
         if name in RESERVED or not isinstance(command, FlowCommand):
