@@ -16,7 +16,13 @@ from prefect import Task
 
 from {{ cookiecutter.package_name }}.plumbing.cli import EXIT_USAGE, main
 from {{ cookiecutter.package_name }}.plumbing.clusters import cluster_spec
-from {{ cookiecutter.package_name }}.plumbing.estimate import WORKERS_PER_CORE, Estimate, Machine, TooBig, check
+from {{ cookiecutter.package_name }}.plumbing.estimate import (
+    WORKERS_PER_CORE,
+    Estimate,
+    Machine,
+    TooBig,
+    check,
+)
 from {{ cookiecutter.package_name }}.plumbing.runner import preflight
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
