@@ -120,7 +120,7 @@ def _on_one_cluster(
     owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
-        _module(package, "plumbing.resource").cluster_spec = lambda backend, flow_name: lent
+        _module(package, "plumbing.run_session").cluster_spec = lambda backend, flow_name: lent
         warm_up(client)
         for round_ in range(repeats):
             for side in rotated(list(seconds), round_):

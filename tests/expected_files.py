@@ -27,6 +27,7 @@ PLUMBING = [
     "resource.py",
     "retry.py",
     "rules.py",
+    "run_session.py",
     "runlog.py",
     "runner.py",
     "session.py",

@@ -102,18 +102,21 @@ def parse_params(pairs: Sequence[str], defaults: Mapping[str, Any]) -> dict[str,
     return parameters
 
 
+def refused(error: ValueError | CoiledUnavailable) -> int:
+    """One line for a run that never started: exit 2 for what the user gave (parameters,
+    settings, flow modules, sizes), 1 for a Coiled that cannot be reached or refuses."""
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_FAILED if isinstance(error, CoiledUnavailable) else EXIT_USAGE
+
+
 def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
     from .runner import run_flow
 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
         outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters, force=args.force)
-    except ValueError as error:  # FlowContractError and SettingError included
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except CoiledUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except (ValueError, CoiledUnavailable) as error:
+        return refused(error)
     except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
         return interrupted(interrupt, args.flow)
     if outcome.failure:
@@ -130,12 +133,8 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     try:
         with chosen_backend(args.cluster):
             print(command.run(args))
-    except ValueError as error:  # SettingError included
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except CoiledUnavailable as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except (ValueError, CoiledUnavailable) as error:
+        return refused(error)
     except KeyboardInterrupt as interrupt:
         close_sessions()
         return interrupted(interrupt, args.command)

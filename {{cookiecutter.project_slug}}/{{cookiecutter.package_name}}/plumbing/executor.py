@@ -18,11 +18,7 @@ from contextlib import contextmanager
 
 from prefect.executors import DaskExecutor
 
-from .clusters import cluster_spec, resolve_backend
-from .coiled_access import CoiledUnavailable
-from .contract import check_current_run
-from .overrides import exit_on_refusal
-from .runlog import note_backend
+from .run_session import new_run_session, open_run_session
 from .session import ClusterSession
 
 
@@ -58,11 +54,6 @@ class ClusterDaskExecutor(DaskExecutor):
         (under ``prefect run -p``; the command line has refused bad settings already).
         """
         if self.session is None or not self.session.is_open:
-            check_current_run()
-            with exit_on_refusal():
-                backend = resolve_backend()
-                self.session = ClusterSession(cluster_spec(backend, self.flow_name), self.logger)
-            note_backend(self.flow_name, backend)
-            with exit_on_refusal(CoiledUnavailable, code=1):
-                self.session.open()
+            self.session = new_run_session(self.flow_name, self.logger)
+            open_run_session(self.session)
         return self.session

@@ -14,12 +14,7 @@ from typing import Any
 import prefect
 from prefect import resource_manager
 
-from .clusters import cluster_spec, resolve_backend
-from .coiled_access import CoiledUnavailable
-from .contract import check_current_run
-from .overrides import exit_on_refusal
-from .runlog import note_backend
-from .session import ClusterSession
+from .run_session import new_run_session, open_run_session
 
 
 @resource_manager(name="dask_cluster")
@@ -32,16 +27,10 @@ class DaskCluster:
     """
 
     def __init__(self) -> None:
-        self.flow_name = prefect.context.get("flow_name", "flow")
-        check_current_run()
-        with exit_on_refusal():
-            self.backend = resolve_backend()
-            self.session = ClusterSession(cluster_spec(self.backend, self.flow_name), prefect.context.get("logger"))
+        self.session = new_run_session(prefect.context.get("flow_name", "flow"), prefect.context.get("logger"))
 
     def setup(self) -> Any:
-        note_backend(self.flow_name, self.backend)
-        with exit_on_refusal(CoiledUnavailable, code=1):
-            return self.session.open()
+        return open_run_session(self.session)
 
     def cleanup(self, client: Any) -> None:
         self.session.close()
