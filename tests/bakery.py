@@ -25,19 +25,20 @@ def package_of(project: Path) -> str:
     return next(p.name for p in project.iterdir() if (p / "__main__.py").exists())
 
 
+def run_in_project(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python ARGS`` in a baked project's folder, importing the project from there, with
+    this environment's pinned packages."""
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    env.pop("PYTEST_XDIST_WORKER", None)  # a pytest started here is not one of this run's workers
+    return subprocess.run(
+        [sys.executable, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:
     """Run a baked project's own test suite with this environment's pinned packages.
 
     With no ``pytest_args`` it runs as a user's ``pytest`` does (the project's addopts:
     one test process per core); ``"-n", "0"`` runs it in one process.
     """
-    env = {**os.environ, "PYTHONPATH": str(project)}
-    env.pop("PYTEST_XDIST_WORKER", None)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, timeout=600)

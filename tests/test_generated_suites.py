@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bakery import bake, package_of, run_generated_tests
+from bakery import bake, package_of, run_generated_tests, run_in_project
 from expected_files import FLOW_HELPERS, expected_flows
 
 NEW_FLOW = "squares"
@@ -118,12 +118,5 @@ def test_a_project_without_the_examples_runs_its_own_flow_everywhere(tmp_path) -
     )
     assert made.returncode == 0, made.stdout + made.stderr
     assert made.stdout.splitlines()[-2:] == [f"{NEW_FLOW}: Success", "14"]
-    listed = subprocess.run(
-        [sys.executable, "-m", package_of(project), "flows"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    listed = run_in_project(project, "-m", package_of(project), "flows")
     assert [line for line in listed.stdout.splitlines() if not line.startswith(" ")] == [NEW_FLOW]

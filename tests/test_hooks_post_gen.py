@@ -5,15 +5,13 @@ and prints next steps that match the generated project exactly."""
 from __future__ import annotations
 
 import ast
-import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from bakery import TEMPLATE_ROOT
+from bakery import TEMPLATE_ROOT, run_in_project
 from expected_files import expected_flows
 from hookkit import bake_isolated, load_hook
 
@@ -103,14 +101,7 @@ def test_next_steps_match_the_project(tmp_path, capfd) -> None:
     assert pyproject["requires-python"].startswith(f">={answers['python_version']},")
     assert printed[2].endswith('pip install -e ".[dev,diagram]"')
     assert {"dev", "diagram"} <= set(pyproject["optional-dependencies"])
-    listed = subprocess.run(
-        [sys.executable, "-m", package, "flows"],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    listed = run_in_project(project, "-m", package, "flows")
     assert listed.returncode == 0, listed.stderr
     flows = [line for line in listed.stdout.splitlines() if line and not line.startswith(" ")]
     examples = expected_flows("both")

@@ -9,13 +9,10 @@ with the same words (the hook names the answer, the project the variable).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from bakery import TEMPLATE_ROOT, bake, package_of
+from bakery import TEMPLATE_ROOT, bake, package_of, run_in_project
 from hookkit import BASE_ANSWERS, load_hook
 
 HOOK = load_hook("pre_gen_project", BASE_ANSWERS)
@@ -60,14 +57,7 @@ def project_reading(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str
     package = package_of(project)
     assert (project / package / "plumbing" / "rules.py").read_bytes() == (TEMPLATE_ROOT / RULES_FILE).read_bytes()
     pairs = [(HOOK.RULES.ANSWERS[answer], value) for answer, value in TABLE]
-    done = subprocess.run(
-        [sys.executable, "-c", READ_IN_PROJECT.format(package=package), json.dumps(pairs)],
-        cwd=project,
-        env={**os.environ, "PYTHONPATH": str(project)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_in_project(project, "-c", READ_IN_PROJECT.format(package=package), json.dumps(pairs), timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), package.upper() + "_"
 

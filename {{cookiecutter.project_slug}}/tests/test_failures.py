@@ -47,20 +47,13 @@ def work_tasks(declaration: FlowDeclaration) -> list[Task]:
     return sorted(tasks, key=lambda task: declaration.flow.slugs[task])
 
 
-def injection_points() -> list[Any]:
+def injection_points(retried_only: bool = False) -> list[Any]:
+    """Every task of every flow (or those that retry) as ``(flow name, task slug)`` test parameters."""
     return [
         pytest.param(name, declaration.flow.slugs[task], id=f"{name}:{declaration.flow.slugs[task]}")
         for name, declaration in FLOWS.items()
         for task in work_tasks(declaration)
-    ]
-
-
-def retried_tasks() -> list[Any]:
-    return [
-        pytest.param(name, declaration.flow.slugs[task], id=f"{name}:{declaration.flow.slugs[task]}")
-        for name, declaration in FLOWS.items()
-        for task in work_tasks(declaration)
-        if task.max_retries
+        if task.max_retries or not retried_only
     ]
 
 
@@ -175,7 +168,7 @@ def test_a_failing_task_fails_the_flow_names_itself_and_closes_the_cluster(
     assert started <= 1 and closed == started, f"{started} clusters started, {closed} closed:\n{log}"
 
 
-@pytest.mark.parametrize(("flow_name", "slug"), retried_tasks())
+@pytest.mark.parametrize(("flow_name", "slug"), injection_points(retried_only=True))
 def test_a_transient_failure_is_retried_on_the_same_cluster(
     flow_name: str,
     slug: str,
