@@ -22,6 +22,7 @@ PLUMBING = [
     "doctor.py",
     "estimate.py",
     "executor.py",
+    "local_workers.py",
     "overrides.py",
     "registry.py",
     "resource.py",

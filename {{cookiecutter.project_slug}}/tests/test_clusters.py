@@ -166,3 +166,36 @@ def test_bad_coiled_override_names_the_variable(key: str, value: str, message: s
 def test_bad_local_override_names_the_variable(key: str, value: str, message: str) -> None:
     with pytest.raises(ClusterConfigError, match=rf"^{ENV_PREFIX}LOCAL_{key}: '{value}' is {message}"):
         local_cluster_kwargs({f"{ENV_PREFIX}LOCAL_{key}": value})
+
+
+def _worker_log_lines() -> list[str]:
+    """In a worker: log a lost heartbeat and another error through Dask's worker logger; what got out."""
+    import logging
+
+    from {{ cookiecutter.package_name }}.plumbing.local_workers import HEARTBEAT_LOST
+
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("distributed.worker")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise OSError("stream closed")
+        except OSError:
+            logger.exception(HEARTBEAT_LOST)
+        logger.error("any other worker error")
+    finally:
+        logger.removeHandler(handler)
+    return seen
+
+
+def test_local_workers_drop_only_the_lost_heartbeat_of_a_closing_cluster() -> None:
+    from distributed import Client
+
+    environ = {f"{ENV_PREFIX}LOCAL_N_WORKERS": "1", f"{ENV_PREFIX}LOCAL_PROCESSES": "true"}
+    with cluster_spec("local", "some-flow", environ).start() as cluster:
+        with Client(cluster, set_as_default=False) as client:
+            # ``callback_timeout`` bounds the wait; the client's sync layer takes it, not the function.
+            seen = client.run(_worker_log_lines, callback_timeout=60)
+    assert list(seen.values()) == [["any other worker error"]]

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,14 +35,11 @@ LOGIN_LINE = (
     "error: no Coiled token, and no terminal to log in from: run `coiled login` once on this machine, "
     "or set DASK_COILED__TOKEN (in CI, from a secret); nothing was started"
 )
-# A refusal may take twice what starting the interpreter and importing the project take,
-# plus 3 s (Coiled's login polling would take about ten minutes). On an idle 2-core
-# machine the whole command takes about 2 s; busy cores slow the imports alike.
-FAST_SECONDS = 3
-
-
-def fast(elapsed: float, baseline: float) -> bool:
-    return elapsed < 2 * baseline + FAST_SECONDS
+# Not a speed check, a hang guard: Coiled's login polls for about ten minutes, while these
+# commands end as soon as the project is imported. Busy cores slow the imports many times
+# over, so a tighter bound would fail for the load alone.
+HANG_GUARD_SECONDS = 60
+LOGIN_PROMPT = "Visit the following page to authorize this computer"  # Coiled's browser login
 
 
 def offline_env(home: Path, **extra: str) -> dict[str, str]:
@@ -59,22 +55,22 @@ def offline_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
-    """Run with stdin not a terminal; returns the result and its wall time. Every process it
-    started must be gone once it returns."""
-    started = time.perf_counter()
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run with stdin not a terminal, within the hang guard. Every process it started must be
+    gone once it returns."""
     process = subprocess.Popen(
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=env, cwd=PROJECT_ROOT, start_new_session=True,
     )  # fmt: skip
     try:
-        out, err = process.communicate(timeout=60)
+        out, err = process.communicate(timeout=HANG_GUARD_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {HANG_GUARD_SECONDS} s: {command}")
     finally:
         process.kill()
-    elapsed = time.perf_counter() - started
     left = [p for p in psutil.process_iter(["pid"]) if _session(p) == process.pid]
     assert not left, f"processes left running: {left}"
-    return subprocess.CompletedProcess(command, process.returncode, out, err), elapsed
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
 
 
 def _session(process: psutil.Process) -> int | None:
@@ -92,19 +88,17 @@ def closed_port() -> int:
 
 
 RUN = [sys.executable, "-m", PACKAGE, "run", FLOW, "--cluster", "coiled"]
-FLOWS_LISTING = [sys.executable, "-m", PACKAGE, "flows"]  # the same imports, no Coiled at all
 PREFECT_RUN = [sys.executable, "-m", "prefect", "run", "-p", FLOWS[FLOW].source]
 
 
 @pytest.mark.parametrize("command", [RUN, PREFECT_RUN], ids=["run", "prefect-run"])
 def test_no_token_and_no_terminal_exits_2_at_once(command: list[str], tmp_path: Path) -> None:
     env = offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "coiled"})
-    _, baseline = run(FLOWS_LISTING, env)
-    done, elapsed = run(command, env)
+    done = run(command, env)
     assert done.returncode == 2, done.stderr
     assert LOGIN_LINE in done.stderr.splitlines()
     assert "Traceback" not in done.stderr + done.stdout
-    assert fast(elapsed, baseline), (elapsed, baseline)
+    assert LOGIN_PROMPT not in done.stderr + done.stdout
 
 
 def test_ci_without_token_exits_2_even_at_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,10 +133,10 @@ def _terminal() -> Iterator[IO[str]]:
 
 def test_doctor_reports_a_missing_token_for_coiled_runs(tmp_path: Path) -> None:
     doctor = [sys.executable, "-m", PACKAGE, "doctor"]
-    done, _ = run(doctor, offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "coiled"}))
+    done = run(doctor, offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "coiled"}))
     assert done.returncode == 1
     assert "problem  no Coiled token, and runs go to Coiled by default: run `coiled login`" in done.stdout
-    local, _ = run(doctor, offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "local"}))
+    local = run(doctor, offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "local"}))
     assert "note     no Coiled token; runs with --cluster coiled need one" in local.stdout
 
 
@@ -152,13 +146,12 @@ def test_coiled_out_of_reach_fails_fast_in_one_line(command: list[str], tmp_path
     env = offline_env(
         tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=server, **{f"{ENV_PREFIX}CLUSTER": "coiled"}
     )
-    _, baseline = run(FLOWS_LISTING, env)
-    done, elapsed = run(command, env)
+    done = run(command, env)
     assert done.returncode == 1, done.stderr
     assert f"error: Coiled at {server} cannot be reached (ClientConnectorError: " in done.stderr
     assert "check the network, a proxy or firewall, and DASK_COILED__SERVER if you set it" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
-    assert fast(elapsed, baseline), (elapsed, baseline)
+    assert LOGIN_PROMPT not in done.stderr + done.stdout
 
 
 class RejectingServer(http.server.BaseHTTPRequestHandler):
@@ -195,7 +188,7 @@ def test_a_rejected_token_fails_in_one_line_without_a_login(tmp_path: Path) -> N
     with rejecting_server() as server:
         url = f"http://127.0.0.1:{server.server_port}"
         env = offline_env(tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=url)
-        done, _ = run(RUN, env)
+        done = run(RUN, env)
     assert done.returncode == 1, done.stderr
     assert (
         f"error: Coiled at {url} refused the token (Auth Error: 401. Invalid Token); run `coiled login` again, "
@@ -210,7 +203,7 @@ def test_the_full_error_shows_at_prefects_debug_level(tmp_path: Path) -> None:
     env = offline_env(
         tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=server, PREFECT__LOGGING__LEVEL="DEBUG"
     )
-    done, _ = run(RUN, env)
+    done = run(RUN, env)
     assert done.returncode == 1
     assert "Traceback" in done.stdout + done.stderr and "aiohttp" in done.stdout + done.stderr
 
@@ -222,5 +215,5 @@ def test_a_misspelt_variable_warns_under_every_command(tmp_path: Path) -> None:
         f"did you mean {ENV_PREFIX}COILED_WORKER_MEMORY?"
     )
     for command in (RUN, PREFECT_RUN):
-        done, _ = run(command, offline_env(tmp_path, **typo))
+        done = run(command, offline_env(tmp_path, **typo))
         assert done.stderr.splitlines().count(warning) == 1, done.stderr

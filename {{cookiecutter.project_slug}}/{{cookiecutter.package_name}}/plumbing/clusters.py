@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, LOCAL_DEFAULTS, PROJECT_TAG
@@ -28,7 +29,12 @@ BACKEND_VAR = variable("CLUSTER")
 # gives every scheduler, nanny and worker a native thread sampling GIL contention for the
 # dashboard; at exit after a Ctrl-C it can abort the process ("FATAL: exception not
 # rethrown", status -6 instead of 130), so the local cluster goes without that one plot.
-LOCAL_DASK_CONFIG = {"distributed.admin.system-monitor.gil.enabled": False}
+# Its workers load local_workers.py, which keeps their closing noise out of the terminal;
+# by file path, so they do not import (and run) the whole package for it.
+LOCAL_DASK_CONFIG = {
+    "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.worker.preload": [str(Path(__file__).with_name("local_workers.py"))],
+}
 
 
 class ClusterConfigError(SettingError):
