@@ -35,6 +35,19 @@ def run_in_project(project: Path, *args: str, timeout: float = 300) -> subproces
     )
 
 
+# The generated signal matrix (every signal at every moment of a cluster's life, through
+# both commands, for every flow) is about half of a generated suite's time. It runs in
+# full on the default bake under the Python running the template's tests (test_environments.py) and for every
+# flow a user adds (test_generated_suites.py); the other suites run without it.
+SIGNAL_MATRIX = "every_signal_at_every_moment"
+WITHOUT_SIGNAL_MATRIX = ("-k", f"not {SIGNAL_MATRIX}")
+
+
+def signal_matrix_only_for(flow: str) -> tuple[str, str]:
+    """pytest arguments that keep the signal matrix for ``flow`` alone (and every other test)."""
+    return ("-k", f"not {SIGNAL_MATRIX} or {flow}")
+
+
 def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:
     """Run a baked project's own test suite with this environment's pinned packages.
 

@@ -9,7 +9,8 @@ generic tests (a failure injected into every task, retries, signals, estimates, 
 The default bake's suite runs in tests/test_environments.py, inside a fresh venv per
 Python and the way a user runs it (one test process per core). Here the suites run in
 one process each (``-n 0``), since this suite already keeps every core busy; that also
-proves the generated tests need no particular order or parallelism.
+proves the generated tests need no particular order or parallelism. The examples' signal
+matrix runs with the default bake; here it runs for the new flow.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bakery import bake, package_of, run_generated_tests, run_in_project
+from bakery import bake, package_of, run_generated_tests, run_in_project, signal_matrix_only_for
 from expected_files import FLOW_HELPERS, expected_flows
 
 NEW_FLOW = "squares"
@@ -91,7 +92,7 @@ def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) ->
 def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(answers: dict, tmp_path) -> None:
     project = bake(tmp_path, **answers)
     add_the_readme_flow(project)
-    done = run_generated_tests(project, "-n", "0", "-rA")
+    done = run_generated_tests(project, "-n", "0", "-rA", *signal_matrix_only_for(NEW_FLOW))
     assert_green_and_covering_the_new_flow(done)
     if "timeseries" in expected_flows(answers["executor"]):
         passed = passed_tests(done.stdout)

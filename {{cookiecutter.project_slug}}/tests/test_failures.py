@@ -11,8 +11,10 @@ leaves a scheduler or a worker running. Signals (Ctrl-C, SIGTERM, SIGHUP): test_
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +30,7 @@ from prefect.cli import cli as prefect_cli
 from prefect.engine.state import Failed, Success
 from prefect.tasks.core.resource_manager import ResourceCleanupTask
 
+from {{ cookiecutter.package_name }}.plumbing import session
 from {{ cookiecutter.package_name }}.plumbing.clusters import cluster_spec
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration
 from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
@@ -215,6 +218,32 @@ def test_a_cluster_that_fails_to_close_is_named_and_the_others_still_close(
     assert f"could not close cluster {name} (backend=local): stop it by hand" in prefect_log()
     assert "OSError: injected: cloud API unreachable" in prefect_log()
     assert not other.is_open and prefect_log().count(CLOSED) == 1
+
+
+def test_a_close_without_timeout_that_never_answers_is_given_up_on_and_named(
+    monkeypatch: pytest.MonkeyPatch, prefect_log: Callable[[], str], cluster_closed: None
+) -> None:
+    """As ``coiled.Cluster.close`` (no ``timeout``) would behave if Coiled's API never answered."""
+    import coiled
+
+    assert "timeout" not in inspect.signature(coiled.Cluster.close).parameters
+    monkeypatch.setattr(session, "CLOSE_TIMEOUT_SECONDS", 1)
+    stuck = ClusterSession(cluster_spec("local", "some-flow"), logging.getLogger("prefect.test"))
+    stuck.open()
+    cluster, answer = stuck.cluster, threading.Event()
+
+    def close_without_answer() -> None:
+        answer.wait(60)
+
+    monkeypatch.setattr(cluster, "close", close_without_answer)
+    try:
+        close_sessions("some-flow")
+        assert f"could not close cluster {cluster.name} (backend=local): stop it by hand" in prefect_log()
+        assert "TimeoutError: no answer to close within 1 s" in prefect_log()
+    finally:
+        answer.set()
+        monkeypatch.undo()
+        cluster.close()
 
 
 def test_retry_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

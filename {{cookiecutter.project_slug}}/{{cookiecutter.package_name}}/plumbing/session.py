@@ -18,6 +18,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 from contextlib import nullcontext
 from typing import Any
 
@@ -94,7 +95,7 @@ class ClusterSession:
         finally:
             if cluster is not None:
                 name = cluster.name
-                cluster.close(**_bounded(cluster.close))
+                close_within(cluster, CLOSE_TIMEOUT_SECONDS)
                 self.logger.info(
                     "cluster backend=%s name=%s closed transitions=%s",
                     self.spec.backend,
@@ -108,9 +109,31 @@ def _count_started() -> None:
     started_clusters += 1
 
 
-def _bounded(close: Any) -> dict[str, Any]:
-    """``timeout=`` for a ``close`` that takes one (distributed's clusters do; ``coiled.Cluster`` does not)."""
-    return {"timeout": CLOSE_TIMEOUT_SECONDS} if "timeout" in inspect.signature(close).parameters else {}
+def close_within(cluster: Any, seconds: float) -> None:
+    """``cluster.close()``, given up on after ``seconds`` with a TimeoutError.
+
+    distributed's clusters take a ``timeout``. ``coiled.Cluster.close`` does not, and it
+    waits for Coiled's API: it runs in a thread instead, so an API that does not answer
+    cannot hold the process (the caller names the cluster, to be stopped by hand).
+    """
+    if "timeout" in inspect.signature(cluster.close).parameters:
+        cluster.close(timeout=seconds)
+        return
+    failed: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            cluster.close()
+        except BaseException as error:  # handed to the caller's thread below
+            failed.append(error)
+
+    closing = threading.Thread(target=close, name=f"close {cluster.name}", daemon=True)
+    closing.start()
+    closing.join(seconds)
+    if closing.is_alive():
+        raise TimeoutError(f"no answer to close within {seconds} s")
+    if failed:
+        raise failed[0]
 
 
 def _transition_count(client: Any) -> int | None:
