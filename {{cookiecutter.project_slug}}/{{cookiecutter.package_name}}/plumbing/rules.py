@@ -185,6 +185,7 @@ RULES: dict[str, Rule] = {
     # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
     # bills a day for a client that vanished.
     "COILED_NO_CLIENT_TIMEOUT": duration(60, 86400, "1 minute to 1 day"),
+    "COILED_KEEP": flag,
     "RETRY_DELAY_SECONDS": seconds(3600),  # a longer wait keeps a paid cluster idle for nothing
 }
 # The generation answers that are settings, with the setting each one is.
