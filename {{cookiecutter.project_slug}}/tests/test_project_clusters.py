@@ -35,6 +35,13 @@ RECORD = {
     "current_state": {"state": "ready", "reason": "", "updated": "2026-12-03T08:03:10.000000+00:00"},
 }
 NOW = pendulum.parse("2026-12-03T10:05:30+00:00")
+DASHBOARD = "https://203.0.113.7:8787/status"
+OURS = {"project": PROJECT_TAG, "flow": "timeseries"}
+THEIRS = {"project": "other-project"}
+
+
+def state(name: str) -> dict[str, str]:
+    return {"state": name}
 
 
 @pytest.mark.parametrize("workspace", ["", "team-ws"])
@@ -49,8 +56,8 @@ def test_the_calls_bind_to_the_real_coiled_functions(workspace: str) -> None:
 
 def test_a_row_shows_name_state_age_and_a_link() -> None:
     assert row(RECORD, NOW, SERVER) == f"{PROJECT_TAG}-timeseries  ready  2h 05m  {SERVER}/clusters/81234"
-    with_dashboard = {**RECORD, "scheduler": {"dashboard_address": "https://203.0.113.7:8787/status"}}
-    assert row(with_dashboard, NOW, SERVER).endswith("  https://203.0.113.7:8787/status")
+    scheduler = {"dashboard_address": DASHBOARD}
+    assert row({**RECORD, "scheduler": scheduler}, NOW, SERVER).endswith(f"  {DASHBOARD}")
 
 
 @pytest.mark.parametrize(
@@ -70,11 +77,11 @@ def test_age_reads_coileds_timestamps(created: str, shown: str) -> None:
     ("change", "ours"),
     [
         ({}, True),
-        ({"name": "nightly", "tags": {"project": PROJECT_TAG, "flow": "timeseries"}}, True),  # COILED_NAME
-        ({"name": "other-project-timeseries", "tags": {"project": "other-project"}}, False),
-        ({"current_state": {"state": "stopped"}}, False),
-        ({"current_state": {"state": "error"}}, False),
-        ({"current_state": {"state": "pending"}}, True),
+        ({"name": "nightly", "tags": OURS}, True),  # COILED_NAME
+        ({"name": "other-project-timeseries", "tags": THEIRS}, False),
+        ({"current_state": state("stopped")}, False),
+        ({"current_state": state("error")}, False),
+        ({"current_state": state("pending")}, True),
     ],
 )
 def test_the_project_clusters_are_its_running_ones(change: dict, ours: bool) -> None:
