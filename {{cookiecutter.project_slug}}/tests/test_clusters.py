@@ -163,6 +163,10 @@ def test_kept_names_follow_coileds_rules_for_any_flow_name(flow_name: str) -> No
     assert NAME.fullmatch(name) and len(name) <= 63
 
 
+def test_flows_with_long_names_keep_clusters_of_their_own() -> None:
+    assert len({kept_name("x" * 80), kept_name("x" * 80 + "y"), kept_name("x" * 81)}) == 3
+
+
 def test_an_interrupted_run_says_that_its_kept_cluster_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Ctrl-C leaves a kept cluster running by design; the last line says so, and how to stop it."""
     spec = coiled_spec("timeseries", {}, keep=True)

@@ -10,6 +10,7 @@ resize a cluster without editing code.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -22,7 +23,7 @@ from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, LOCAL_DEFAULTS, PROJECT
 from .choices import KEEP
 from .coiled_access import require_credentials, start_cluster
 from .overrides import SettingError, read_setting, variable
-from .rules import memory_per_cpu_problem
+from .rules import NAME_MAX, memory_per_cpu_problem
 
 BACKENDS = ("local", "coiled")
 BACKEND_VAR = variable("CLUSTER")
@@ -173,9 +174,13 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
 
 def kept_name(flow_name: str) -> str:
     """The stable name of the flow's kept cluster: ``<project>-<flow>`` in the letters Coiled
-    allows in a name (rules.NAME), at most 63 of them."""
-    name = re.sub(r"[^a-z0-9]+", "-", f"{PROJECT_TAG}-{flow_name}".lower())
-    return name[:63].strip("-")
+    allows in a name (rules.NAME); one too long is cut, and ends in a digest of the flow's
+    name so that each flow keeps a cluster of its own."""
+    name = re.sub(r"[^a-z0-9]+", "-", f"{PROJECT_TAG}-{flow_name}".lower()).strip("-")
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(flow_name.encode()).hexdigest()[:6]
+    return f"{name[: NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Any]:
