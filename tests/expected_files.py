@@ -12,6 +12,7 @@ FLOW_HELPERS = {
 }
 PLUMBING = [
     "__init__.py",
+    "choices.py",
     "cli.py",
     "cluster_flow.py",
     "command.py",
@@ -22,8 +23,10 @@ PLUMBING = [
     "doctor.py",
     "estimate.py",
     "executor.py",
+    "inside.py",
     "local_workers.py",
     "overrides.py",
+    "project_clusters.py",
     "registry.py",
     "resource.py",
     "retry.py",
@@ -62,6 +65,8 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/test_doctor.py",
         "tests/test_estimates.py",
         "tests/test_failures.py",
+        "tests/test_project_clusters.py",
+        "tests/test_report.py",
         "tests/test_settings.py",
         "tests/test_signals.py",
         "tests/test_versions.py",

@@ -96,6 +96,13 @@ def test_bad_cluster_setting_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) ->
     assert f"{ENV_PREFIX}LOCAL_N_WORKERS: 'none' is not a whole number" in capsys.readouterr().err
 
 
+def test_keep_on_the_local_cluster_exits_2(capsys) -> None:
+    assert main(["run", next(iter(FLOWS)), "--cluster", "local", "--keep"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --keep: keeps Coiled clusters only; this run computes on the local cluster"
+    ]
+
+
 def test_param_values_take_the_type_of_their_default() -> None:
     defaults = {"n": 1, "start": "2000-01-01", "fast": False, "rate": 0.5}
     given = ["n=12", "start=2001", "fast=true", "rate=2"]

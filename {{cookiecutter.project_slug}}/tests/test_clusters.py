@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 
+from {{ cookiecutter.package_name }}.plumbing import session
+from {{ cookiecutter.package_name }}.plumbing.choices import KEEP
 from {{ cookiecutter.package_name }}.plumbing.clusters import (
     BACKEND_VAR,
     DEFAULT_BACKEND,
     ClusterConfigError,
     cluster_spec,
     coiled_cluster_kwargs,
+    kept_name,
     local_cluster_kwargs,
     resolve_backend,
 )
+from {{ cookiecutter.package_name }}.plumbing.rules import NAME
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import PACKAGE
+
+PROJECT = {{ cookiecutter.project_slug | literal }}
+WORKSPACE = {{ cookiecutter.coiled_workspace | literal }}
+REGION = {{ cookiecutter.coiled_region | literal }}
 
 
 def test_explicit_choice_beats_environment_and_default() -> None:
@@ -97,6 +108,76 @@ def test_coiled_kwargs_carry_the_answers() -> None:
     assert kwargs.get("region", "") == {{ cookiecutter.coiled_region | literal }}
 
 
+def test_without_keep_the_coiled_kwargs_are_what_they_always_were() -> None:
+    kwargs = coiled_cluster_kwargs("timeseries", {})
+    assert re.fullmatch(re.escape(PROJECT) + "-timeseries-[0-9a-f]{6}", kwargs.pop("name"))
+    assert kwargs == {
+        "n_workers": {{ cookiecutter.coiled_n_workers }},
+        "worker_cpu": {{ cookiecutter.coiled_worker_cpu }},
+        "worker_memory": {{ cookiecutter.coiled_worker_memory | literal }},
+        "idle_timeout": {{ cookiecutter.coiled_idle_timeout | literal }},
+        "no_client_timeout": "2 minutes",
+        "spot_policy": {{ cookiecutter.coiled_spot_policy | literal }},
+        "shutdown_on_close": True,
+        "tags": {"project": PROJECT, "flow": "timeseries"},
+        **({"workspace": WORKSPACE} if WORKSPACE else {}),
+        **({"region": REGION} if REGION else {}),
+    }
+
+
+def coiled_spec(flow_name: str, environ: dict[str, str], keep: bool = False):
+    import dask
+
+    with dask.config.set({"coiled.token": "a-token"}), KEEP.chosen(keep):  # a spec is only built with a token
+        return cluster_spec("coiled", flow_name, environ)
+
+
+@pytest.mark.parametrize("how", ["run --keep", "COILED_KEEP=true"])
+def test_a_kept_cluster_has_a_stable_name_and_outlives_its_run(how: str) -> None:
+    """The real coiled.Cluster takes the kwargs: the next run of the flow finds the cluster by
+    its name, closing lets go of it (shutdown_on_close=False) and the idle timeout stops it."""
+    import coiled
+
+    environ = {f"{ENV_PREFIX}COILED_KEEP": "true"} if how == "COILED_KEEP=true" else {}
+    spec = coiled_spec("timeseries", environ, keep=how == "run --keep")
+    bound = inspect.signature(coiled.Cluster).bind(**spec.kwargs).arguments
+    assert spec.kept
+    assert (bound["name"], bound["shutdown_on_close"]) == (f"{PROJECT}-timeseries", False)
+    assert bound["idle_timeout"] == {{ cookiecutter.coiled_idle_timeout | literal }}
+    assert "no_client_timeout" not in bound  # Coiled ignores it for a kept cluster
+    assert coiled_spec("timeseries", environ, keep=how == "run --keep").kwargs["name"] == bound["name"]
+    fresh = coiled_cluster_kwargs("timeseries", {})
+    for changed in ("name", "shutdown_on_close", "no_client_timeout"):
+        del fresh[changed]
+    assert {key: value for key, value in bound.items() if key not in ("name", "shutdown_on_close")} == fresh
+
+
+def test_a_kept_cluster_takes_a_fixed_name_when_one_is_set() -> None:
+    spec = coiled_spec("timeseries", {f"{ENV_PREFIX}COILED_KEEP": "true", f"{ENV_PREFIX}COILED_NAME": "morning"})
+    assert (spec.kwargs["name"], spec.kept) == ("morning", True)
+
+
+@pytest.mark.parametrize("flow_name", ["timeseries", "My Flow: v2!", "x" * 80, "--odd--"])
+def test_kept_names_follow_coileds_rules_for_any_flow_name(flow_name: str) -> None:
+    name = kept_name(flow_name)
+    assert NAME.fullmatch(name) and len(name) <= 63
+
+
+def test_flows_with_long_names_keep_clusters_of_their_own() -> None:
+    assert len({kept_name("x" * 80), kept_name("x" * 80 + "y"), kept_name("x" * 81)}) == 3
+
+
+def test_an_interrupted_run_says_that_its_kept_cluster_runs_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C leaves a kept cluster running by design; the last line says so, and how to stop it."""
+    spec = coiled_spec("timeseries", {}, keep=True)
+    monkeypatch.setattr(session, "kept_clusters", [session.kept_line(spec)])
+    assert session.interrupted_line(KeyboardInterrupt()) == (
+        f"interrupted by SIGINT; cluster {PROJECT}-timeseries is kept running by choice: Coiled stops it after "
+        f"{spec.kwargs['idle_timeout']} without work; stop it now with "
+        f"`python -m {PACKAGE} clusters --stop {PROJECT}-timeseries`"
+    )
+
+
 def test_every_coiled_setting_is_overridable_by_environment() -> None:
     environ = {
         f"{ENV_PREFIX}COILED_WORKSPACE": "team-ws",
@@ -149,6 +230,7 @@ def test_local_settings_are_overridable_by_environment() -> None:
         ("COILED_NO_CLIENT_TIMEOUT", "never", "not a duration"),
         ("COILED_WORKER_MEMORY", "16", "not a memory size of at least 1 GiB such as '16GiB'"),
         ("COILED_WORKER_MEMORY", "lots", "not a memory size of at least 1 GiB such as '16GiB'"),
+        ("COILED_KEEP", "yes", "not allowed; choose one of true, false"),
     ],
 )
 def test_bad_coiled_override_names_the_variable(key: str, value: str, message: str) -> None:

@@ -89,9 +89,12 @@ def closed_port() -> int:
 
 RUN = [sys.executable, "-m", PACKAGE, "run", FLOW, "--cluster", "coiled"]
 PREFECT_RUN = [sys.executable, "-m", "prefect", "run", "-p", FLOWS[FLOW].source]
+CLUSTERS = [sys.executable, "-m", PACKAGE, "clusters"]
+STOP_ALL = [*CLUSTERS, "--stop"]
+FIRST_CONTACTS = {"run": RUN, "prefect-run": PREFECT_RUN, "clusters": CLUSTERS, "clusters-stop": STOP_ALL}
 
 
-@pytest.mark.parametrize("command", [RUN, PREFECT_RUN], ids=["run", "prefect-run"])
+@pytest.mark.parametrize("command", list(FIRST_CONTACTS.values()), ids=list(FIRST_CONTACTS))
 def test_no_token_and_no_terminal_exits_2_at_once(command: list[str], tmp_path: Path) -> None:
     env = offline_env(tmp_path, **{f"{ENV_PREFIX}CLUSTER": "coiled"})
     done = run(command, env)
@@ -140,7 +143,7 @@ def test_doctor_reports_a_missing_token_for_coiled_runs(tmp_path: Path) -> None:
     assert "note     no Coiled token; runs with --cluster coiled need one" in local.stdout
 
 
-@pytest.mark.parametrize("command", [RUN, PREFECT_RUN], ids=["run", "prefect-run"])
+@pytest.mark.parametrize("command", list(FIRST_CONTACTS.values()), ids=list(FIRST_CONTACTS))
 def test_coiled_out_of_reach_fails_fast_in_one_line(command: list[str], tmp_path: Path) -> None:
     server = f"http://127.0.0.1:{closed_port()}"
     env = offline_env(

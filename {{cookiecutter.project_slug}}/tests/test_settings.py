@@ -38,6 +38,7 @@ ACCEPTED = {
     "COILED_SPOT_POLICY": {},
     "COILED_NAME": {probe: probe.strip() for probe in NAMES},
     "COILED_NO_CLIENT_TIMEOUT": {},
+    "COILED_KEEP": {},
     "RETRY_DELAY_SECONDS": {"0": 0.0, "2": 2.0},
 }
 CASES = [(key, probe) for key in RULES for probe in PROBES]

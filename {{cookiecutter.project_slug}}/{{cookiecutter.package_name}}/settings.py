@@ -37,6 +37,8 @@ COILED_DEFAULTS = {
     "name": "",  # {{ cookiecutter.package_name | upper }}_COILED_NAME (empty: a fresh name per run)
     # Backstop for a client that vanished without closing (docs/design.md: "Closing clusters").
     "no_client_timeout": "2 minutes",  # {{ cookiecutter.package_name | upper }}_COILED_NO_CLIENT_TIMEOUT
+    # Keep the cluster running after a run, for the next one (README: "Warm clusters").
+    "keep": "false",  # {{ cookiecutter.package_name | upper }}_COILED_KEEP (true or false; or run --keep)
 }
 
 # Retries of tasks that compute on a cluster (docs/design.md: "Retries").

@@ -11,6 +11,8 @@ what it needs from here in one import::
 - ``DaskCluster()``: a cluster held as a Prefect resource, for flows whose tasks submit
   Dask work themselves (``with DaskCluster() as client:``).
 - ``cluster_task_retries()``: the retry policy for tasks that compute on a cluster.
+- ``compute_with_progress(client, collection)``: a task's Dask computation on the
+  cluster, with Dask's progress bar at a terminal when it takes a while.
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
 - ``FlowCommand``, ``cluster_client(purpose)``: a command the flow adds to the command
   line (``declare(..., commands={"name": FlowCommand(...)})``) and the cluster it uses.
@@ -27,6 +29,7 @@ from .cluster_flow import cluster_flow
 from .command import FlowCommand, cluster_client
 from .contract import FlowContractError, FlowDeclaration, declare
 from .estimate import Estimate, Machine
+from .inside import compute_with_progress
 from .overrides import warn_unknown_variables
 from .resource import DaskCluster
 from .retry import cluster_task_retries
@@ -43,5 +46,6 @@ __all__ = [
     "cluster_client",
     "cluster_flow",
     "cluster_task_retries",
+    "compute_with_progress",
     "declare",
 ]

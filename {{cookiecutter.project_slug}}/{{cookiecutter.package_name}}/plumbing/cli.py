@@ -1,4 +1,4 @@
-"""Command line: ``python -m <package> flows | run | diagram | doctor``, and the commands flows add."""
+"""Command line: ``python -m <package> flows | run | diagram | doctor | clusters``, and the commands flows add."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .command import FlowCommand
 from .contract import FlowContractError, FlowDeclaration
 from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from .overrides import SettingError
+from .project_clusters import ALL, clusters_command
 from .registry import find_flows
 from .session import interrupted_line
 from .signals import exit_status
@@ -47,11 +48,26 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
     run.add_argument(
         "--force", action="store_true", help="run on the local cluster even over this machine's limits (the estimate)"
     )
+    run.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the Coiled cluster running for the next run of the flow, until its idle timeout",
+    )
+    run.add_argument(
+        "--report",
+        type=Path,
+        metavar="PATH",
+        help="write Dask's HTML performance report of the run to PATH (a new file: an existing one is refused)",
+    )
     diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
     diagram.add_argument(
         "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
     )
     commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
+    clusters = commands.add_parser("clusters", help="list the project's running Coiled clusters, or stop them")
+    clusters.add_argument(
+        "--stop", nargs="?", const=ALL, metavar="NAME", help="stop the cluster NAME, or without NAME all of them"
+    )
     for name, command in flow_commands(flows).items():
         extra = commands.add_parser(name, help=command.help, description=command.help)
         command.arguments(extra)
@@ -114,7 +130,7 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
-        outcome = run_flow(args.flow, backend=args.cluster, parameters=parameters, force=args.force)
+        outcome = run_flow(args.flow, args.cluster, parameters, force=args.force, keep=args.keep, report=args.report)
     except (ValueError, CoiledUnavailable) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
@@ -141,6 +157,14 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     except Exception as error:  # one line, as for a failed flow run; the cluster is closed by now
         print(f"{args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
+    return 0
+
+
+def project_clusters_command(args: argparse.Namespace) -> int:
+    try:
+        print(clusters_command(args.stop))
+    except (ValueError, CoiledUnavailable) as error:
+        return refused(error)
     return 0
 
 
@@ -185,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "diagram":
         return diagram_command(args, flows)
+    if args.command == "clusters":
+        return project_clusters_command(args)
     if args.command == "run":
         return run_command(args, flows)
     return flow_command(args, flow_commands(flows)[args.command])

@@ -10,7 +10,9 @@ resize a cluster without editing code.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, LOCAL_DEFAULTS, PROJECT_TAG
+from .choices import KEEP
 from .coiled_access import require_credentials, start_cluster
 from .overrides import SettingError, read_setting, variable
-from .rules import memory_per_cpu_problem
+from .rules import NAME_MAX, memory_per_cpu_problem
 
 BACKENDS = ("local", "coiled")
 BACKEND_VAR = variable("CLUSTER")
@@ -53,6 +56,11 @@ class ClusterSpec:
     # Hold SIGINT/SIGTERM/SIGHUP pending while it starts (signals.held): a local cluster
     # starts in seconds; a cloud one takes minutes, during which a Ctrl-C must still work.
     hold_signals_at_start: bool = False
+
+    @property
+    def kept(self) -> bool:
+        """A Coiled cluster that outlives the run, for the next one (``run --keep``, ``<PREFIX>_COILED_KEEP``)."""
+        return self.kwargs.get("shutdown_on_close") is False
 
     def start(self) -> Any:
         """Start the cluster under ``dask_config``; the caller owns it and must close it."""
@@ -138,6 +146,10 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
     ``account``, and the cluster shuts down when the flow closes it, when it sits idle,
     and when no client has been connected for a while. Every value is checked here, so a
     typo fails in a second on this machine instead of after minutes of provisioning.
+
+    A kept cluster (``run --keep`` or ``<PREFIX>_COILED_KEEP=true``) has a stable name per
+    project and flow and ``shutdown_on_close=False``: the next run of the flow reconnects
+    to it instead of waiting minutes for a new one, and only its idle timeout stops it.
     """
     settings = _settings("COILED", COILED_DEFAULTS, environ)
     problem = memory_per_cpu_problem(settings["worker_memory"], settings["worker_cpu"], variable("COILED_WORKER_CPU"))
@@ -154,10 +166,27 @@ def coiled_cluster_kwargs(flow_name: str, environ: Mapping[str, str]) -> dict[st
         "shutdown_on_close": True,
         "tags": {"project": PROJECT_TAG, "flow": flow_name},
     }
+    if KEEP.value or settings["keep"]:
+        kwargs["name"] = settings["name"] or kept_name(flow_name)
+        kwargs["shutdown_on_close"] = False
+        # Coiled ignores it without shutdown_on_close (the next run must find the cluster
+        # when this client has gone); the idle timeout is what stops a kept cluster.
+        del kwargs["no_client_timeout"]
     for optional in ("workspace", "region"):
         if settings[optional]:
             kwargs[optional] = settings[optional]
     return kwargs
+
+
+def kept_name(flow_name: str) -> str:
+    """The stable name of the flow's kept cluster: ``<project>-<flow>`` in the letters Coiled
+    allows in a name (rules.NAME); one too long is cut, and ends in a digest of the flow's
+    name so that each flow keeps a cluster of its own."""
+    name = re.sub(r"[^a-z0-9]+", "-", f"{PROJECT_TAG}-{flow_name}".lower()).strip("-")
+    if len(name) <= NAME_MAX:
+        return name
+    digest = hashlib.sha256(flow_name.encode()).hexdigest()[:6]
+    return f"{name[: NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 from prefect.utilities.logging import get_logger
@@ -62,7 +63,14 @@ def require_credentials(environ: Mapping[str, str] | None = None, stdin: IO[Any]
 
 
 def start_cluster(cluster_class: Any, kwargs: Mapping[str, Any]) -> Any:
-    """``coiled.Cluster(**kwargs)``; a failure to reach or be accepted by Coiled becomes CoiledUnavailable.
+    """``coiled.Cluster(**kwargs)``; a failure to reach or be accepted by Coiled becomes CoiledUnavailable."""
+    with reaching_coiled(kwargs.get("workspace")):
+        return cluster_class(**kwargs)
+
+
+@contextmanager
+def reaching_coiled(workspace: str | None) -> Iterator[None]:
+    """Calls to Coiled inside the block: failing to reach Coiled, or to be accepted, raises CoiledUnavailable.
 
     Coiled answers a rejected token with its browser login, as if there were none, so
     without a terminal the token is checked first, by Coiled's own client with that
@@ -74,8 +82,8 @@ def start_cluster(cluster_class: Any, kwargs: Mapping[str, Any]) -> Any:
     server = dask.config.get("coiled.server", "Coiled's server")
     try:
         if not interactive():
-            _check_token(server, kwargs.get("workspace"))
-        return cluster_class(**kwargs)
+            _check_token(server, workspace)
+        yield
     except (AuthenticationError, PermissionsError) as error:
         logger.debug("Coiled refused the request", exc_info=True)
         raise CoiledUnavailable(

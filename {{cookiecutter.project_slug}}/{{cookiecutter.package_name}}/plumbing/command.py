@@ -18,7 +18,7 @@ from typing import Any
 from .clusters import cluster_spec, resolve_backend
 from .session import ClusterSession
 
-RESERVED = ("flows", "run", "diagram", "doctor")  # the command line's own commands
+RESERVED = ("flows", "run", "diagram", "doctor", "clusters")  # the command line's own commands
 
 
 @dataclass(frozen=True)

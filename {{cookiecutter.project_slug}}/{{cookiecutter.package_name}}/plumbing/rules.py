@@ -41,6 +41,7 @@ GIB_PER_VCPU = (0.5, 64)
 # Coiled's own rule for workspace slugs (coiled.utils.ACCOUNT_REGEX); cluster names follow
 # it too, as clouds label resources with them (63 characters at most).
 NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
+NAME_MAX = 63
 # Cloud region names such as us-east-1 (AWS), us-east1 (GCP) or eastus2 (Azure).
 REGION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
@@ -165,7 +166,7 @@ RULES: dict[str, Rule] = {
     "LOCAL_THREADS_PER_WORKER": whole_number(64),
     "LOCAL_PROCESSES": flag,
     "COILED_WORKSPACE": cloud_name(
-        NAME, 63, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
+        NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
     ),
     "COILED_REGION": cloud_name(
         REGION,
@@ -180,11 +181,12 @@ RULES: dict[str, Rule] = {
     "COILED_IDLE_TIMEOUT": duration(60, 7 * 86400, "1 minute to 7 days"),
     "COILED_SPOT_POLICY": choice("spot_with_fallback", "on-demand", "spot"),
     "COILED_NAME": cloud_name(
-        NAME, 63, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
+        NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
     ),
     # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
     # bills a day for a client that vanished.
     "COILED_NO_CLIENT_TIMEOUT": duration(60, 86400, "1 minute to 1 day"),
+    "COILED_KEEP": flag,
     "RETRY_DELAY_SECONDS": seconds(3600),  # a longer wait keeps a paid cluster idle for nothing
 }
 # The generation answers that are settings, with the setting each one is.

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import Flow
 from prefect.engine.state import State, TriggerFailed
 from prefect.utilities.logging import get_logger
 
+from .choices import KEEP, REPORT
 from .clusters import ClusterSpec, chosen_backend, cluster_spec, resolve_backend
 from .contract import FlowDeclaration
 from .estimate import Machine, check, layout_estimates, retry_wait_estimate
+from .inside import checked_report_path
 from .registry import find_flow
 from .session import close_sessions
 
@@ -27,17 +30,27 @@ class RunOutcome:
 
 
 def run_flow(
-    name: str, backend: str | None = None, parameters: Mapping[str, Any] | None = None, force: bool = False
+    name: str,
+    backend: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    force: bool = False,
+    keep: bool = False,
+    report: Path | None = None,
 ) -> RunOutcome:
     """Check the parameters, settings and sizes, run the flow, and close any cluster it left open.
 
-    Raises ValueError (FlowContractError, ClusterConfigError, TooBig) before any cluster starts.
+    ``keep`` keeps a Coiled cluster running for the next run; ``report`` is where Dask's
+    performance report of the run goes. Raises ValueError (FlowContractError,
+    ClusterConfigError, TooBig, a refused ``keep`` or ``report``) before any cluster starts.
     """
     declaration = find_flow(name)
     parameters = declaration.checked(parameters or {})
     backend = resolve_backend(backend)
+    if keep and backend != "coiled":
+        raise ValueError(f"--keep: keeps Coiled clusters only; this run computes on the {backend} cluster")
+    checked_report_path(report)
     preflight(declaration, parameters, cluster_spec(backend, name), force)  # bad settings fail here, not mid-run
-    with chosen_backend(backend):
+    with chosen_backend(backend), KEEP.chosen(keep), REPORT.chosen(report):
         try:
             state = declaration.flow.run(parameters=parameters)
         finally:

@@ -8,7 +8,8 @@ failed or never ran); the runner, after a Ctrl-C, SIGTERM or SIGHUP in the comma
 line; an exit hook, after one of them under ``prefect run`` or in any other process
 (``signals``). Closing is bounded in time, so a scheduler that does not answer cannot
 hold the process forever. Coiled's idle and no-client timeouts are the last resort for a
-process killed outright (SIGKILL).
+process killed outright (SIGKILL). A kept Coiled cluster (``run --keep``) is the one
+exception, by choice: closing lets go of it, and only its idle timeout stops it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 
 from . import signals
 from .clusters import ClusterSpec
+from .inside import PerformanceReport, show_dashboard
+from .project_clusters import stop_command
 from .versions import check_cluster_versions
 
 # How long the closing report may wait for a busy or unreachable scheduler.
@@ -33,6 +36,7 @@ CLOSE_TIMEOUT_SECONDS = 20
 
 _open_sessions: list[ClusterSession] = []
 started_clusters = 0  # in this process; 0: an interrupt came before any cluster existed
+kept_clusters: list[str] = []  # what becomes of each kept cluster, once its session opens
 
 
 class ClusterSession:
@@ -44,6 +48,7 @@ class ClusterSession:
         self.cluster: Any = None
         self.client: Any = None
         self.transitions: int | None = None
+        self.report: PerformanceReport | None = None
 
     @property
     def is_open(self) -> bool:
@@ -61,18 +66,24 @@ class ClusterSession:
         from distributed import Client
 
         _open_sessions.append(self)
+        if self.spec.kept and kept_line(self.spec) not in kept_clusters:
+            kept_clusters.append(kept_line(self.spec))  # from its start on, even one a Ctrl-C cuts short
         try:
             with signals.held() if self.spec.hold_signals_at_start else nullcontext():
                 self.cluster = self.spec.start()
                 _count_started()
             self.client = Client(self.cluster, set_as_default=False)
             check_cluster_versions(self.client)
+            self.report = PerformanceReport.chosen(f"flow {self.spec.flow_name} on {self.spec.backend} cluster")
+            if self.report is not None:
+                self.report.start(self.client)
         except BaseException:
             self.close()
             raise
         self.logger.info(
             "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.cluster.name, self.cluster.dashboard_link
         )
+        show_dashboard(self.cluster.dashboard_link)
         return self.client
 
     def close(self) -> None:
@@ -88,20 +99,24 @@ class ClusterSession:
             self._release(client, cluster)
 
     def _release(self, client: Any, cluster: Any) -> None:
+        report, self.report = self.report, None
         try:
             if client is not None:
+                if report is not None:
+                    report.write(client, self.logger)
                 self.transitions = _transition_count(client)
                 client.close(timeout=CLOSE_TIMEOUT_SECONDS)
         finally:
             if cluster is not None:
                 name = cluster.name
-                close_within(cluster, CLOSE_TIMEOUT_SECONDS)
-                self.logger.info(
-                    "cluster backend=%s name=%s closed transitions=%s",
-                    self.spec.backend,
-                    name,
-                    "unknown" if self.transitions is None else self.transitions,
-                )
+                close_within(cluster, CLOSE_TIMEOUT_SECONDS)  # of a kept cluster, only this handle
+                transitions = "unknown" if self.transitions is None else self.transitions
+                if self.spec.kept:
+                    self.logger.info("%s (transitions=%s)", kept_line(self.spec), transitions)
+                else:
+                    self.logger.info(
+                        "cluster backend=%s name=%s closed transitions=%s", self.spec.backend, name, transitions
+                    )
 
 
 def _count_started() -> None:
@@ -199,9 +214,21 @@ def close_at_exit() -> None:
         os._exit(interrupt.exit_status)  # the status Python's own exit would not give
 
 
+def kept_line(spec: ClusterSpec) -> str:
+    """What becomes of a kept cluster: it runs on until its idle timeout, or until stopped by hand."""
+    name = spec.kwargs["name"]
+    return (
+        f"cluster {name} is kept running by choice: Coiled stops it after {spec.kwargs['idle_timeout']} "
+        f"without work; stop it now with `{stop_command(name)}`"
+    )
+
+
 def interrupted_line(interrupt: KeyboardInterrupt) -> str:
     """The one line that ends an interrupted run: which signal, and what became of the clusters."""
-    what = "no cluster is left running" if started_clusters else "nothing had started"
+    if kept_clusters:
+        what = "; ".join(kept_clusters)
+    else:
+        what = "no cluster is left running" if started_clusters else "nothing had started"
     return f"interrupted by {signals.signal_name(interrupt)}; {what}"
 
 
