@@ -8,7 +8,8 @@ failed or never ran); the runner, after a Ctrl-C, SIGTERM or SIGHUP in the comma
 line; an exit hook, after one of them under ``prefect run`` or in any other process
 (``signals``). Closing is bounded in time, so a scheduler that does not answer cannot
 hold the process forever. Coiled's idle and no-client timeouts are the last resort for a
-process killed outright (SIGKILL).
+process killed outright (SIGKILL). A cluster the run attached to by its address is not
+the project's: its session closes only its own client, and the cluster keeps running.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CLOSE_TIMEOUT_SECONDS = 20
 
 _open_sessions: list[ClusterSession] = []
 started_clusters = 0  # in this process; 0: an interrupt came before any cluster existed
+attached_addresses: list[str] = []  # clusters this process attached to, which it leaves running
 
 
 class ClusterSession:
@@ -61,18 +63,29 @@ class ClusterSession:
 
         _open_sessions.append(self)
         try:
-            with signals.held() if self.spec.hold_signals_at_start else nullcontext():
-                self.cluster = self.spec.start()
-                _count_started()
-            self.client = Client(self.cluster, set_as_default=False)
+            if self.spec.attached:
+                self.client = self.spec.start()
+                attached_addresses.append(self.name)
+            else:
+                with signals.held() if self.spec.hold_signals_at_start else nullcontext():
+                    self.cluster = self.spec.start()
+                    _count_started()
+                self.client = Client(self.cluster, set_as_default=False)
             check_cluster_versions(self.client)
         except BaseException:
             self.close()
             raise
         self.logger.info(
-            "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.cluster.name, self.cluster.dashboard_link
+            "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.name, self.client.dashboard_link
         )
         return self.client
+
+    @property
+    def name(self) -> str:
+        """The cluster's name, or the scheduler's address for an attached cluster, which has none of ours."""
+        if self.cluster is not None:
+            return str(self.cluster.name)
+        return str(self.spec.kwargs.get("address"))
 
     def close(self) -> None:
         """Close client and cluster; safe to call twice, and the cluster is closed even if the client fails.
@@ -91,6 +104,12 @@ class ClusterSession:
             if client is not None:
                 self.transitions = _transition_count(client)
                 client.close(timeout=CLOSE_TIMEOUT_SECONDS)
+                if self.spec.attached:
+                    self.logger.info(
+                        "cluster backend=%s name=%s disconnected, left running (this project did not start it)",
+                        self.spec.backend,
+                        self.name,
+                    )
         finally:
             if cluster is not None:
                 name = cluster.name
@@ -179,6 +198,9 @@ def close_at_exit() -> None:
 def interrupted_line(interrupt: KeyboardInterrupt) -> str:
     """The one line that ends an interrupted run: which signal, and what became of the clusters."""
     what = "no cluster is left running" if started_clusters else "nothing had started"
+    if attached_addresses:
+        kept = f"the cluster at {', '.join(dict.fromkeys(attached_addresses))} runs on (this project did not start it)"
+        what = f"{what}; {kept}" if started_clusters else f"disconnected; {kept}"
     return f"interrupted by {signals.signal_name(interrupt)}; {what}"
 
 
