@@ -19,6 +19,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 from .attach import ClusterUnreachable
 from .overrides import SettingError, variable
@@ -26,6 +27,8 @@ from .rules import RuleError, gateway_url
 
 EXTRA = 'the gateway extra is not installed: pip install -e ".[gateway]"'
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+_loop_runner: Any = None
 
 
 def gateway_cluster_kwargs(address: str) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -63,7 +66,10 @@ def start_gateway_cluster(
     Whatever fails after the gateway made the cluster shuts it down before the error goes on.
     """
     require_reachable(kwargs["address"], timeout)
-    cluster = cluster_class(**kwargs)
+    try:
+        cluster = cluster_class(**kwargs, loop=shared_loop())
+    except OSError as error:  # aiohttp's connection errors are OSErrors
+        raise unreachable(kwargs["address"], error) from None
     try:
         if workers:
             cluster.scale(workers)
@@ -73,22 +79,44 @@ def start_gateway_cluster(
     return cluster
 
 
+def shared_loop() -> Any:
+    """One event loop, kept running, for every gateway cluster of the process.
+
+    A cluster given no loop starts one of its own and stops it when closed; its gateway
+    client, collected later, then raises from its destructor and Python prints that
+    traceback in the middle of the run's output.
+    """
+    global _loop_runner
+    if _loop_runner is None:
+        from distributed.utils import LoopRunner
+
+        _loop_runner = LoopRunner(asynchronous=False)
+        _loop_runner.start()
+    return _loop_runner.loop
+
+
 def require_reachable(url: str, timeout: float | None) -> None:
     """Open and close a connection to the gateway, or raise ClusterUnreachable within ``timeout`` seconds.
 
     dask-gateway's own requests wait up to five minutes for a server that does not answer.
-    Behind an HTTP proxy (dask's ``gateway.http-client.proxy``) only the proxy can tell.
+    Through an HTTP proxy (dask's ``gateway.http-client.proxy``: one given, or by default
+    ``HTTP_PROXY``/``HTTPS_PROXY``) only the proxy can tell, so there is no check then.
     """
     import dask
 
-    if dask.config.get("gateway.http-client.proxy", None):
-        return
     parts = urlsplit(url)
+    proxy = dask.config.get("gateway.http-client.proxy", None)
+    if isinstance(proxy, str) or (proxy is True and parts.scheme in getproxies()):
+        return
     try:
         with socket.create_connection((parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]), timeout=timeout):
             pass
     except OSError as error:
-        raise ClusterUnreachable(
-            f"the gateway at {url} cannot be reached ({error}); check the address ({variable('GATEWAY_ADDRESS')} "
-            "or dask's gateway.address), that the gateway runs and that this machine can reach it; nothing was started"
-        ) from None
+        raise unreachable(url, error) from None
+
+
+def unreachable(url: str, error: OSError) -> ClusterUnreachable:
+    return ClusterUnreachable(
+        f"the gateway at {url} cannot be reached ({error}); check the address ({variable('GATEWAY_ADDRESS')} "
+        "or dask's gateway.address), that the gateway runs and that this machine can reach it; nothing was started"
+    )
