@@ -12,6 +12,7 @@ FLOW_HELPERS = {
 }
 PLUMBING = [
     "__init__.py",
+    "attach.py",
     "cli.py",
     "cluster_flow.py",
     "command.py",
@@ -22,6 +23,7 @@ PLUMBING = [
     "doctor.py",
     "estimate.py",
     "executor.py",
+    "gateway.py",
     "overrides.py",
     "registry.py",
     "resource.py",
@@ -53,6 +55,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/conftest.py",
         "tests/flowkit.py",
         "tests/held_open.py",
+        "tests/test_attached_cluster.py",
         "tests/test_cli.py",
         "tests/test_clusters.py",
         "tests/test_coiled_access.py",
@@ -61,6 +64,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/test_doctor.py",
         "tests/test_estimates.py",
         "tests/test_failures.py",
+        "tests/test_gateway.py",
         "tests/test_settings.py",
         "tests/test_signals.py",
         "tests/test_versions.py",

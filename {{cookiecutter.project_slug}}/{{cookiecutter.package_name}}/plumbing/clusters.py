@@ -140,7 +140,10 @@ def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None
     timeout = _connect_timeout(environ)
     if backend == "gateway":
         settings = _settings("GATEWAY", GATEWAY_DEFAULTS, environ)
-        cluster_class, kwargs = gateway_cluster_kwargs(settings["address"])
+        try:
+            cluster_class, kwargs = gateway_cluster_kwargs(settings["address"])
+        except SettingError as error:
+            raise ClusterConfigError(str(error)) from None
         return ClusterSpec(
             "gateway",
             flow_name,
