@@ -6,9 +6,9 @@ environment variable and ``settings.DEFAULT_BACKEND``. Each of them takes a back
 name (``local``, ``coiled``, ``gateway``) or the address of a scheduler someone else
 runs (``tcp://host:8786``), which the run attaches to: it connects a client, and
 never closes or shuts down that cluster (``attach.py``). Moving a flow to Coiled, a
-gateway or a team's cluster is therefore a configuration change, never a code change. Every setting in ``settings.py`` can be
-overridden by the environment variable named next to it, so CI and colleagues can
-resize a cluster without editing code.
+gateway or a team's cluster is therefore a configuration change, never a code change.
+Every setting in ``settings.py`` can be overridden by the environment variable named
+next to it, so CI and colleagues can resize a cluster without editing code.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ class ClusterSession:
     def _release(self, client: Any, cluster: Any) -> None:
         try:
             if client is not None:
-                self.transitions = _transition_count(client)
+                if not self.spec.attached:  # a shared scheduler counts everyone's work
+                    self.transitions = _transition_count(client)
                 client.close(timeout=CLOSE_TIMEOUT_SECONDS)
                 if self.spec.attached:
                     self.logger.info(
