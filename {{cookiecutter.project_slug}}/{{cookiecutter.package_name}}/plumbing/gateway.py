@@ -25,7 +25,6 @@ from .attach import ClusterUnreachable
 from .overrides import SettingError, variable
 from .rules import RuleError, gateway_url
 
-EXTRA = 'the gateway extra is not installed: pip install -e ".[gateway]"'
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _loop_runner: Any = None
@@ -41,7 +40,7 @@ def gateway_cluster_kwargs(address: str) -> tuple[Callable[..., Any], dict[str, 
         from dask_gateway import GatewayCluster
         from dask_gateway.utils import format_template
     except ImportError:
-        raise SettingError(f"--cluster gateway: {EXTRA}") from None
+        raise SettingError('--cluster gateway: the gateway extra is not installed: pip install -e ".[gateway]"') from None
     import dask
 
     configured = format_template(dask.config.get("gateway.address", None))
