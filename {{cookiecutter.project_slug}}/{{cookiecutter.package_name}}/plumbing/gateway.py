@@ -40,7 +40,9 @@ def gateway_cluster_kwargs(address: str) -> tuple[Callable[..., Any], dict[str, 
         from dask_gateway import GatewayCluster
         from dask_gateway.utils import format_template
     except ImportError:
-        raise SettingError('--cluster gateway: the gateway extra is not installed: pip install -e ".[gateway]"') from None
+        raise SettingError(
+            '--cluster gateway: the gateway extra is not installed: pip install -e ".[gateway]"'
+        ) from None
     import dask
 
     configured = format_template(dask.config.get("gateway.address", None))
