@@ -12,6 +12,7 @@ FLOW_HELPERS = {
 }
 PLUMBING = [
     "__init__.py",
+    "attach.py",
     "choices.py",
     "cli.py",
     "cluster_flow.py",
@@ -23,6 +24,7 @@ PLUMBING = [
     "doctor.py",
     "estimate.py",
     "executor.py",
+    "gateway.py",
     "inside.py",
     "local_workers.py",
     "overrides.py",
@@ -57,6 +59,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/conftest.py",
         "tests/flowkit.py",
         "tests/held_open.py",
+        "tests/test_attached_cluster.py",
         "tests/test_cli.py",
         "tests/test_clusters.py",
         "tests/test_coiled_access.py",
@@ -65,6 +68,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "tests/test_doctor.py",
         "tests/test_estimates.py",
         "tests/test_failures.py",
+        "tests/test_gateway.py",
         "tests/test_project_clusters.py",
         "tests/test_report.py",
         "tests/test_settings.py",

@@ -77,10 +77,11 @@ def test_pip_section_installs_the_extras_of_the_readmes_pip_set_up(baked) -> Non
 
 
 def test_every_other_extra_is_installed_only_when_asked_for_and_documented(baked) -> None:
-    """Storage libraries (and the local S3 server of their tests) are opt-in: the README says how to add each."""
+    """Storage libraries, dask-gateway's client (and the local servers of their tests) are opt-in: the README
+    says how to add each."""
     _, project = baked
     optional = set(CONTEXT["_requirements"]) - {"runtime"} - DEFAULT_EXTRAS
-    assert optional == {"s3", "gcs", "azure", "s3-test"}
+    assert optional == {"s3", "gcs", "azure", "s3-test", "gateway", "gateway-test"}
     readme = (project / "README.md").read_text(encoding="utf-8")
     asked = set().union(*extras(r'pip install -e "\.\[([a-z0-9,-]+)\]"', readme)) - DEFAULT_EXTRAS
     assert asked == optional, asked

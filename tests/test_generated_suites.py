@@ -47,6 +47,11 @@ S3_TESTS = [
 ]
 
 
+# The dask-gateway tests skip without the gateway and gateway-test extras; the template's
+# own .venv has them, so here they must really run (every one: they need no flow in particular).
+GATEWAY_MODULE = "test_gateway.py"
+
+
 def readme_files(project: Path) -> dict[str, str]:
     """The files that the README's "Write your own flow" shows, by the path named just before each block."""
     readme = (project / "README.md").read_text(encoding="utf-8")
@@ -81,6 +86,11 @@ def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) ->
     passed = passed_tests(done.stdout)
     missing = [test for test in GENERIC if not any(NEW_FLOW in name and test in name for name in passed)]
     assert not missing, f"generic tests that did not run for {NEW_FLOW}: {missing}"
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED") and GATEWAY_MODULE in line]
+    assert any(GATEWAY_MODULE in name for name in passed) and not skipped, (
+        f"the gateway tests did not run (is dask-gateway or dask-gateway-server missing from the template's .venv?): "
+        f"{skipped}"
+    )
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ RATIO_RULE = "use 0.5 to 64 GiB per vCPU, the range cloud VMs offer"
 BAD_INPUTS = [
     ({"executor": "Foo"}, "executor: 'Foo' is not allowed; choose one of both, LocalExecutor, DaskExecutor"),
     ({"executor": "localexecutor"}, "executor: 'localexecutor' is not allowed; choose one of both, LocalExecutor, DaskExecutor"),
-    ({"default_cluster": "aws"}, "default_cluster: 'aws' is not allowed; choose one of local, coiled"),
+    ({"default_cluster": "aws"}, "default_cluster: 'aws' is not allowed; choose one of local, coiled, gateway or a scheduler address such as tcp://host:8786"),
     ({"python_version": "3.12"}, "python_version: '3.12' is not allowed; choose one of 3.11, 3.10, 3.9"),
     ({"coiled_spot_policy": "spot-with-fallback"}, "coiled_spot_policy: 'spot-with-fallback' is not allowed; choose one of spot_with_fallback, on-demand, spot"),
     ({"license": "GPL-3.0"}, "license: 'GPL-3.0' is not allowed; choose one of MIT, BSD-3-Clause, Apache-2.0, none"),

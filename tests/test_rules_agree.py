@@ -19,7 +19,7 @@ HOOK = load_hook("pre_gen_project", BASE_ANSWERS)
 RULES_FILE = Path("{{cookiecutter.project_slug}}", "{{cookiecutter.package_name}}", "plumbing", "rules.py")
 AWKWARD = ["", "  ", "0", "-1", "2", "1e20", "inf", "nan", "\u00b2", "\u0663", "9" * 40, "text"]
 VALID = {
-    "default_cluster": ["local", "coiled", " coiled "],
+    "default_cluster": ["local", "coiled", " coiled ", "gateway", "tcp://10.0.0.5:8786", "host:port"],
     "coiled_workspace": ["my-team", "a_b"],
     "coiled_region": ["us-east-1", "eastus2"],
     "coiled_n_workers": ["1", "1000", "1001"],

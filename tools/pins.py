@@ -1,6 +1,6 @@
 """Read the template's pin table (``_pins`` in cookiecutter.json), the single source of pins.
 
-``python tools/pins.py requirements [--python 3.11] [--groups runtime,dev,diagram,s3,s3-test]``
+``python tools/pins.py requirements [--python 3.11] [--groups runtime,dev,diagram,s3,s3-test,gateway,gateway-test]``
 prints pip requirement lines for one supported Python; the Makefile installs the
 template's own environment from them, so the template runs what it generates.
 """
@@ -15,8 +15,9 @@ from pathlib import Path
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 COOKIECUTTER_JSON = TEMPLATE_ROOT / "cookiecutter.json"
 # The groups of the template's own environment: the generated tests of s3:// reads and
-# writes need s3fs and moto's server, and must run there, not skip.
-TEMPLATE_GROUPS = ("runtime", "dev", "diagram", "s3", "s3-test")
+# writes (s3fs, moto's server) and of dask-gateway (its client and server) must run
+# there, not skip.
+TEMPLATE_GROUPS = ("runtime", "dev", "diagram", "s3", "s3-test", "gateway", "gateway-test")
 
 
 def load_context(path: Path = COOKIECUTTER_JSON) -> dict:

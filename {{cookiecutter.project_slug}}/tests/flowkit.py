@@ -1,14 +1,26 @@
-"""What the generic tests know of the project's flows: each one's declaration, found as the CLI finds them."""
+"""What the generic tests know of the project's flows (each one's declaration, found as the CLI
+finds them), and how they start the real servers they test against."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
 
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration
 from {{ cookiecutter.package_name }}.plumbing.registry import find_flows
 
 PACKAGE = find_flows.__module__.partition(".")[0]
 FLOWS = find_flows()
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HELD = "held-open: "  # held_open.py's line at each moment it holds
+WAIT_SECONDS = 90  # not a timing check: only keeps a hung run or server from hanging the suite
 
 
 def smoke_args(declaration: FlowDeclaration) -> list[str]:
@@ -17,3 +29,65 @@ def smoke_args(declaration: FlowDeclaration) -> list[str]:
         f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in declaration.smoke.items()
     ]
     return [arg for pair in pairs for arg in ("--param", pair)]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (the OS's pick, released for the server about to take it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_listening(port: int, server: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    """Return once ``server`` accepts connections on ``port``; fail if it exits or takes over ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, f"{what} did not start"
+            time.sleep(0.1)
+
+
+def project_env(**extra: str) -> dict[str, str]:
+    """This environment with the project importable: what a command, or a cluster's processes, need."""
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def run_held_and_signalled(command: list[str], signum: int, env: Mapping[str, str]) -> tuple[int, str]:
+    """Run ``command`` (under held_open.py), send ``signum`` when it holds; its exit status and output.
+
+    SIGINT goes to the command's process group, as a terminal's Ctrl-C does; another
+    signal to the command alone, as ``kill`` and ``timeout`` send it.
+    """
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(env),
+        cwd=PROJECT_ROOT,
+        start_new_session=True,  # its own process group, as a terminal gives a job
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith(HELD):
+                if signum == signal.SIGINT:
+                    os.killpg(process.pid, signum)
+                else:
+                    process.send_signal(signum)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        process.wait(timeout=WAIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    reader.join(timeout=10)
+    return process.returncode, "".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 
 import pytest
 
@@ -20,7 +21,7 @@ from {{ cookiecutter.package_name }}.plumbing.clusters import (
     resolve_backend,
 )
 from {{ cookiecutter.package_name }}.plumbing.rules import NAME
-from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+from {{ cookiecutter.package_name }}.settings import CONNECT_TIMEOUT_SECONDS, ENV_PREFIX
 
 from flowkit import PACKAGE
 
@@ -32,6 +33,16 @@ REGION = {{ cookiecutter.coiled_region | literal }}
 def test_explicit_choice_beats_environment_and_default() -> None:
     assert resolve_backend("coiled", {BACKEND_VAR: "local"}) == "coiled"
     assert resolve_backend("local", {BACKEND_VAR: "coiled"}) == "local"
+
+
+def test_an_address_follows_the_same_precedence_as_a_backend_name() -> None:
+    """An address where a backend name goes means: attach to that running cluster."""
+    address, other = "tcp://10.0.0.5:8786", "tls://scheduler.example.com:8786"
+    assert resolve_backend(address, {BACKEND_VAR: other}) == address
+    assert resolve_backend("local", {BACKEND_VAR: other}) == "local"
+    assert resolve_backend(None, {BACKEND_VAR: other}) == other
+    assert resolve_backend(None, {BACKEND_VAR: " 127.0.0.1:8786 "}) == "127.0.0.1:8786"
+    assert resolve_backend(None, {BACKEND_VAR: "gateway"}) == "gateway"
 
 
 def test_environment_beats_default() -> None:
@@ -47,13 +58,41 @@ def test_baked_default_applies_when_nothing_is_said() -> None:
     ("explicit", "environ", "source"),
     [
         ("kubernetes", {}, "--cluster"),
+        ("tcp://host", {}, "--cluster"),
+        ("http://host:8786", {}, "--cluster"),
         (None, {BACKEND_VAR: "Coiled"}, BACKEND_VAR),
         (None, {BACKEND_VAR: ""}, BACKEND_VAR),
+        (None, {BACKEND_VAR: "tcp://host:99999"}, BACKEND_VAR),
     ],
 )
 def test_unknown_backend_names_its_source_and_the_choices(explicit, environ, source) -> None:
-    with pytest.raises(ClusterConfigError, match=rf"^{source}: '.*' is not allowed; choose one of local, coiled$"):
+    with pytest.raises(
+        ClusterConfigError,
+        match=rf"^{source}: '.*' is not allowed; choose one of local, coiled, gateway or a scheduler address such as "
+        "tcp://host:8786$",
+    ):
         resolve_backend(explicit, environ)
+
+
+def test_an_address_spec_binds_to_client_with_the_bounded_connect() -> None:
+    from distributed import Client
+
+    spec = cluster_spec("tcp://127.0.0.1:8786", "some-flow", {})
+    assert spec.attached and spec.cluster_class is Client
+    bound = inspect.signature(Client).bind(**spec.kwargs, timeout=spec.connect_timeout).arguments
+    assert bound == {"address": "tcp://127.0.0.1:8786", "set_as_default": False, "timeout": spec.connect_timeout}
+    assert spec.connect_timeout == float(CONNECT_TIMEOUT_SECONDS)
+    longer = {f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS": "30"}
+    assert cluster_spec("tcp://127.0.0.1:8786", "some-flow", longer).connect_timeout == 30
+
+
+def test_gateway_without_its_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dask_gateway", None)  # as if not installed: importing it fails
+    with pytest.raises(
+        ClusterConfigError,
+        match=r'^--cluster gateway: the gateway extra is not installed: pip install -e "\.\[gateway\]"$',
+    ):
+        cluster_spec("gateway", "some-flow", {})
 
 
 def test_local_spec_binds_to_local_cluster() -> None:
@@ -171,6 +210,7 @@ def test_an_interrupted_run_says_that_its_kept_cluster_runs_on(monkeypatch: pyte
     """A Ctrl-C leaves a kept cluster running by design; the last line says so, and how to stop it."""
     spec = coiled_spec("timeseries", {}, keep=True)
     monkeypatch.setattr(session, "kept_clusters", [session.kept_line(spec)])
+    monkeypatch.setattr(session, "attached_addresses", [])  # other tests of this process may have attached
     assert session.interrupted_line(KeyboardInterrupt()) == (
         f"interrupted by SIGINT; cluster {PROJECT}-timeseries is kept running by choice: Coiled stops it after "
         f"{spec.kwargs['idle_timeout']} without work; stop it now with "

@@ -76,13 +76,17 @@ def test_retry_waits_beyond_the_budget_are_refused_and_force_runs_anyway(
     assert capsys.readouterr().out.startswith(f"{name}: Success\n")
 
 
+@pytest.mark.parametrize("backend", ["coiled", "tcp://127.0.0.1:8786"], ids=["coiled", "attached"])
 @pytest.mark.parametrize("name", RETRYING)
-def test_a_remote_backend_only_logs_the_estimate(name: str, monkeypatch: pytest.MonkeyPatch, caplog) -> None:
-    """Built for real Coiled (its real keyword arguments), not started: the check is all that runs."""
+def test_a_remote_backend_only_logs_the_estimate(
+    name: str, backend: str, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """Built for real Coiled (its real keyword arguments) or a running cluster's address, not started or
+    connected: the check is all that runs."""
     monkeypatch.setattr(retried_task(name), "retry_delay", timedelta(days=1))
     caplog.set_level("INFO", logger="prefect")
     with dask.config.set({"coiled.token": "a-token"}):  # a spec is only built with a token
-        spec = cluster_spec("coiled", name)
+        spec = cluster_spec(backend, name)
     preflight(FLOWS[name], FLOWS[name].smoke, spec, force=False)
     assert f"{name} estimate: " in caplog.text and "seconds of retry waits per task" in caplog.text
 

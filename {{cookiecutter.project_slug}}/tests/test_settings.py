@@ -40,7 +40,12 @@ ACCEPTED = {
     "COILED_NO_CLIENT_TIMEOUT": {},
     "COILED_KEEP": {},
     "RETRY_DELAY_SECONDS": {"0": 0.0, "2": 2.0},
+    "CONNECT_TIMEOUT_SECONDS": {"2": 2.0},
+    "GATEWAY_ADDRESS": {"": "", "  ": ""},
+    "GATEWAY_N_WORKERS": {"2": 2},
 }
+# The backend that reads each group of settings: a run reads its own backend's settings only.
+BACKEND_OF = {"COILED_": "coiled", "GATEWAY_": "gateway", "CONNECT_": "tcp://127.0.0.1:8786"}
 CASES = [(key, probe) for key in RULES for probe in PROBES]
 
 
@@ -87,7 +92,8 @@ def test_run_refuses_with_exit_2_and_the_variables_line(key: str, monkeypatch, c
     """Nothing starts: the run stops at the line, before any cluster (RETRY_DELAY_SECONDS is read
     when the flows are imported: the next test starts a fresh interpreter for it)."""
     monkeypatch.setenv(variable(key), "-1")
-    cluster = [] if key == "CLUSTER" else ["--cluster", "coiled" if key.startswith("COILED_") else "local"]
+    backend = next((name for prefix, name in BACKEND_OF.items() if key.startswith(prefix)), "local")
+    cluster = [] if key == "CLUSTER" else ["--cluster", backend]
     assert main(["run", next(iter(FLOWS)), *cluster]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {variable(key)}: '-1' is "), lines

@@ -15,6 +15,7 @@ DISTRIBUTION = {{ cookiecutter.project_slug | literal }}
 PYTHON_VERSION = "{{ cookiecutter.python_version }}"
 PROJECT_TAG = DISTRIBUTION  # Coiled clusters are named and tagged with it
 
+# local, coiled, gateway, or a running scheduler's address such as tcp://host:8786
 DEFAULT_BACKEND = "{{ cookiecutter.default_cluster }}"  # {{ cookiecutter.package_name | upper }}_CLUSTER
 
 # The embedded cluster (docs/design.md: "The embedded cluster").
@@ -39,6 +40,15 @@ COILED_DEFAULTS = {
     "no_client_timeout": "2 minutes",  # {{ cookiecutter.package_name | upper }}_COILED_NO_CLIENT_TIMEOUT
     # Keep the cluster running after a run, for the next one (README: "Warm clusters").
     "keep": "false",  # {{ cookiecutter.package_name | upper }}_COILED_KEEP (true or false; or run --keep)
+}
+
+# Clusters the project does not start (--cluster tcp://host:8786, or --cluster gateway).
+# How long to wait for a scheduler address (or a gateway) to answer before giving up.
+CONNECT_TIMEOUT_SECONDS = "5"  # {{ cookiecutter.package_name | upper }}_CONNECT_TIMEOUT_SECONDS
+# dask-gateway (the gateway extra): each run asks the gateway for a cluster and shuts it down at the end.
+GATEWAY_DEFAULTS = {
+    "address": "",  # {{ cookiecutter.package_name | upper }}_GATEWAY_ADDRESS (empty: dask config gateway.address)
+    "n_workers": "2",  # {{ cookiecutter.package_name | upper }}_GATEWAY_N_WORKERS
 }
 
 # Retries of tasks that compute on a cluster (docs/design.md: "Retries").

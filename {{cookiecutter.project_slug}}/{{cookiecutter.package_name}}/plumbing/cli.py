@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .clusters import BACKENDS, chosen_backend
+from .attach import ClusterUnreachable
+from .clusters import chosen_backend
 from .coiled_access import CoiledUnavailable
 from .command import FlowCommand
 from .contract import FlowContractError, FlowDeclaration
@@ -18,12 +19,15 @@ from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
 from .overrides import SettingError
 from .project_clusters import ALL, clusters_command
 from .registry import find_flows
+from .rules import BACKENDS
 from .session import interrupted_line
 from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Out of reach: the run never started, through no fault of the command line (exit 1).
+UNREACHABLE = (CoiledUnavailable, ClusterUnreachable)
 
 
 def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -> argparse.ArgumentParser:
@@ -76,7 +80,12 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
 
 
 def add_cluster_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster", choices=BACKENDS, help="where to compute (default: environment, then settings.py)")
+    parser.add_argument(
+        "--cluster",
+        metavar="|".join([*BACKENDS, "ADDRESS"]),
+        help="where to compute: a backend, or a running scheduler's address such as tcp://host:8786 "
+        "(default: environment, then settings.py)",
+    )
 
 
 def flow_commands(flows: Mapping[str, FlowDeclaration]) -> dict[str, FlowCommand]:
@@ -118,11 +127,12 @@ def parse_params(pairs: Sequence[str], defaults: Mapping[str, Any]) -> dict[str,
     return parameters
 
 
-def refused(error: ValueError | CoiledUnavailable) -> int:
+def refused(error: ValueError | CoiledUnavailable | ClusterUnreachable) -> int:
     """One line for a run that never started: exit 2 for what the user gave (parameters,
-    settings, flow modules, sizes), 1 for a Coiled that cannot be reached or refuses."""
+    settings, flow modules, sizes), 1 for a Coiled that cannot be reached or refuses, and
+    for a scheduler address or gateway that does not answer."""
     print(f"error: {error}", file=sys.stderr)
-    return EXIT_FAILED if isinstance(error, CoiledUnavailable) else EXIT_USAGE
+    return EXIT_FAILED if isinstance(error, UNREACHABLE) else EXIT_USAGE
 
 
 def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
@@ -130,8 +140,10 @@ def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) 
 
     try:
         parameters = parse_params(args.param, flows[args.flow].defaults)
-        outcome = run_flow(args.flow, args.cluster, parameters, force=args.force, keep=args.keep, report=args.report)
-    except (ValueError, CoiledUnavailable) as error:
+        outcome = run_flow(
+            args.flow, backend=args.cluster, parameters=parameters, force=args.force, keep=args.keep, report=args.report
+        )
+    except (ValueError, *UNREACHABLE) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
         return interrupted(interrupt, args.flow)
@@ -149,7 +161,7 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     try:
         with chosen_backend(args.cluster):
             print(command.run(args))
-    except (ValueError, CoiledUnavailable) as error:
+    except (ValueError, *UNREACHABLE) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:
         close_sessions()

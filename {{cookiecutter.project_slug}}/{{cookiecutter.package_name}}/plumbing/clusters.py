@@ -2,10 +2,13 @@
 
 The backend comes, highest precedence first, from an explicit choice (the CLI's
 ``--cluster``, held for the run by ``chosen_backend``), the ``<PREFIX>_CLUSTER``
-environment variable and ``settings.DEFAULT_BACKEND``. Moving a flow to Coiled is
-therefore a configuration change, never a code change. Every setting in ``settings.py`` can be
-overridden by the environment variable named next to it, so CI and colleagues can
-resize a cluster without editing code.
+environment variable and ``settings.DEFAULT_BACKEND``. Each of them takes a backend
+name (``local``, ``coiled``, ``gateway``) or the address of a scheduler someone else
+runs (``tcp://host:8786``), which the run attaches to: it connects a client, and
+never closes or shuts down that cluster (``attach.py``). Moving a flow to Coiled, a
+gateway or a team's cluster is therefore a configuration change, never a code change.
+Every setting in ``settings.py`` can be overridden by the environment variable named
+next to it, so CI and colleagues can resize a cluster without editing code.
 """
 
 from __future__ import annotations
@@ -20,13 +23,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..settings import COILED_DEFAULTS, DEFAULT_BACKEND, LOCAL_DEFAULTS, PROJECT_TAG
+from ..settings import (
+    COILED_DEFAULTS,
+    CONNECT_TIMEOUT_SECONDS,
+    DEFAULT_BACKEND,
+    GATEWAY_DEFAULTS,
+    LOCAL_DEFAULTS,
+    PROJECT_TAG,
+)
+from .attach import ATTACHED, attach_kwargs, connect
 from .choices import KEEP
 from .coiled_access import require_credentials, start_cluster
+from .gateway import gateway_cluster_kwargs, start_gateway_cluster
 from .overrides import SettingError, read_setting, variable
-from .rules import NAME_MAX, memory_per_cpu_problem
+from .rules import NAME_MAX, RULES, RuleError, memory_per_cpu_problem
 
-BACKENDS = ("local", "coiled")
 BACKEND_VAR = variable("CLUSTER")
 # Dask settings while the embedded cluster starts. gilknocker (installed with coiled)
 # gives every scheduler, nanny and worker a native thread sampling GIL contention for the
@@ -56,6 +67,13 @@ class ClusterSpec:
     # Hold SIGINT/SIGTERM/SIGHUP pending while it starts (signals.held): a local cluster
     # starts in seconds; a cloud one takes minutes, during which a Ctrl-C must still work.
     hold_signals_at_start: bool = False
+    workers: int | None = None  # scaled to once started (a gateway's clusters start with none)
+    connect_timeout: float | None = None  # seconds a cluster the project does not start has to answer
+
+    @property
+    def attached(self) -> bool:
+        """A cluster someone else runs: ``start`` connects a client, and nothing here closes the cluster."""
+        return self.backend == ATTACHED
 
     @property
     def kept(self) -> bool:
@@ -63,12 +81,20 @@ class ClusterSpec:
         return self.kwargs.get("shutdown_on_close") is False
 
     def start(self) -> Any:
-        """Start the cluster under ``dask_config``; the caller owns it and must close it."""
+        """Start the cluster under ``dask_config``; the caller owns it and must close it.
+
+        For an attached cluster this returns a connected client, the only thing the
+        caller owns there.
+        """
         import dask
 
         with dask.config.set(dict(self.dask_config)):
             if self.backend == "coiled":
                 return start_cluster(self.cluster_class, self.kwargs)
+            if self.backend == "gateway":
+                return start_gateway_cluster(self.cluster_class, self.kwargs, self.workers, self.connect_timeout)
+            if self.attached:
+                return connect(self.cluster_class, self.kwargs, self.connect_timeout)
             return self.cluster_class(**self.kwargs)
 
 
@@ -91,9 +117,10 @@ def resolve_backend(explicit: str | None = None, environ: Mapping[str, str] | No
     environ = os.environ if environ is None else environ
     explicit = explicit or _run_backend
     if explicit:
-        if explicit not in BACKENDS:
-            raise ClusterConfigError(f"--cluster: {explicit!r} is not allowed; choose one of {', '.join(BACKENDS)}")
-        return explicit
+        try:
+            return str(RULES["CLUSTER"](explicit))
+        except RuleError as error:
+            raise ClusterConfigError(f"--cluster: {error}") from None
     try:
         return str(read_setting("CLUSTER", DEFAULT_BACKEND, environ))
     except SettingError as error:
@@ -124,7 +151,26 @@ def cluster_spec(backend: str, flow_name: str, environ: Mapping[str, str] | None
         import coiled
 
         return ClusterSpec("coiled", flow_name, coiled.Cluster, kwargs)
-    raise ClusterConfigError(f"unknown cluster {backend!r}; choose one of {', '.join(BACKENDS)}")
+    timeout = _connect_timeout(environ)
+    if backend == "gateway":
+        settings = _settings("GATEWAY", GATEWAY_DEFAULTS, environ)
+        try:
+            cluster_class, kwargs = gateway_cluster_kwargs(settings["address"])
+        except SettingError as error:
+            raise ClusterConfigError(str(error)) from None
+        return ClusterSpec(
+            "gateway",
+            flow_name,
+            cluster_class,
+            kwargs,
+            hold_signals_at_start=True,
+            workers=settings["n_workers"],
+            connect_timeout=timeout,
+        )
+    from distributed import Client
+
+    # Any other backend resolve_backend accepts is a scheduler's address.
+    return ClusterSpec(ATTACHED, flow_name, Client, attach_kwargs(backend), connect_timeout=timeout)
 
 
 def local_cluster_kwargs(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -187,6 +233,14 @@ def kept_name(flow_name: str) -> str:
         return name
     digest = hashlib.sha256(flow_name.encode()).hexdigest()[:6]
     return f"{name[: NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def _connect_timeout(environ: Mapping[str, str]) -> float:
+    """Seconds to wait for a cluster the project does not start to answer."""
+    try:
+        return float(str(read_setting("CONNECT_TIMEOUT_SECONDS", CONNECT_TIMEOUT_SECONDS, environ)))
+    except SettingError as error:
+        raise ClusterConfigError(str(error)) from None
 
 
 def _settings(group: str, defaults: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, Any]:

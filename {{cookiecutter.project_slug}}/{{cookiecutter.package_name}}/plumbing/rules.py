@@ -44,6 +44,16 @@ NAME = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)*")
 NAME_MAX = 63
 # Cloud region names such as us-east-1 (AWS), us-east1 (GCP) or eastus2 (Azure).
 REGION = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+# A running scheduler's address, as dask's Client takes it: tcp://, tls://, ws:// or wss://
+# (or no scheme: tcp), then a host name, an IPv4 address or a bracketed IPv6 one, and a port.
+ADDRESS = re.compile(
+    r"(?:(?:tcp|tls|ws|wss)://)?(?:\[[0-9a-f:.]+\]|[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?):([0-9]{1,5})",
+    re.IGNORECASE | re.ASCII,
+)
+BACKENDS = ("local", "coiled", "gateway")
+# A dask-gateway server's URL, as dask_gateway.Gateway takes it.
+URL = re.compile(r"https?://[a-z0-9.:\[\]-]+(?:/[!-~]*)?", re.IGNORECASE | re.ASCII)
+URL_MAX_CHARS = 2000
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
 SECONDS = re.compile(NUMBER)
 FLAGS = {"true": True, "false": False}
@@ -88,6 +98,29 @@ def choice(*allowed: str) -> Rule:
         return text
 
     return read
+
+
+def cluster(value: object) -> str:
+    """A backend name, or the address of a scheduler someone else runs (the project attaches to it)."""
+    text = text_of(value)
+    match = ADDRESS.fullmatch(text) if text is not None and len(text) <= URL_MAX_CHARS else None
+    if text in BACKENDS or (match and 1 <= int(match.group(1)) <= 65535):
+        return text
+    raise RuleError(
+        f"{shown(value)} is not allowed; choose one of {', '.join(BACKENDS)} or a scheduler address such as "
+        "tcp://host:8786"
+    )
+
+
+def gateway_url(value: object) -> str:
+    """An optional dask-gateway URL: empty means dask's own ``gateway.address`` configuration."""
+    text = text_of(value)
+    if text is None or (text and not (URL.fullmatch(text) and len(text) <= URL_MAX_CHARS)):
+        raise RuleError(
+            f"{shown(value)} is not allowed; leave it empty for dask's gateway.address or give the gateway's URL "
+            "such as https://gateway.example.com"
+        )
+    return text
 
 
 def flag(value: object) -> bool:
@@ -149,11 +182,11 @@ def memory(value: object) -> str:
     return text
 
 
-def seconds(high: int) -> Rule:
+def seconds(high: int, low: int = 0) -> Rule:
     def read(value: object) -> float:
         text = text_of(value) or ""
-        if not SECONDS.fullmatch(text) or len(text) > NUMBER_MAX_CHARS or float(text) > high:
-            raise RuleError(f"{shown(value)} is not a number of seconds from 0 to {high}")
+        if not SECONDS.fullmatch(text) or len(text) > NUMBER_MAX_CHARS or not low <= float(text) <= high:
+            raise RuleError(f"{shown(value)} is not a number of seconds from {low} to {high}")
         return float(text)
 
     return read
@@ -161,7 +194,7 @@ def seconds(high: int) -> Rule:
 
 # Every setting, by the name its environment variable has after ``<PREFIX>_``.
 RULES: dict[str, Rule] = {
-    "CLUSTER": choice("local", "coiled"),
+    "CLUSTER": cluster,
     "LOCAL_N_WORKERS": whole_number(64),
     "LOCAL_THREADS_PER_WORKER": whole_number(64),
     "LOCAL_PROCESSES": flag,
@@ -188,6 +221,10 @@ RULES: dict[str, Rule] = {
     "COILED_NO_CLIENT_TIMEOUT": duration(60, 86400, "1 minute to 1 day"),
     "COILED_KEEP": flag,
     "RETRY_DELAY_SECONDS": seconds(3600),  # a longer wait keeps a paid cluster idle for nothing
+    # Under a second fails on a busy network; over five minutes is no answer worth waiting for.
+    "CONNECT_TIMEOUT_SECONDS": seconds(300, low=1),
+    "GATEWAY_ADDRESS": gateway_url,
+    "GATEWAY_N_WORKERS": whole_number(1000),
 }
 # The generation answers that are settings, with the setting each one is.
 ANSWERS = {

@@ -4,7 +4,7 @@
 the cluster) take the same steps, in two moments: before anything starts, the run's
 parameters and settings are checked and the backend chosen; then the cluster starts.
 ``prefect run -p`` reaches a flow without the command line's checks, so a refused
-setting exits 2 and Coiled out of reach exits 1 here, each with one line.
+setting exits 2, and Coiled, a gateway or a scheduler out of reach exits 1, here, each with one line.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .attach import ClusterUnreachable
 from .clusters import cluster_spec, resolve_backend
 from .coiled_access import CoiledUnavailable
 from .contract import check_current_run
@@ -30,5 +31,5 @@ def new_run_session(flow_name: str, logger: logging.Logger) -> ClusterSession:
 def open_run_session(session: ClusterSession) -> Any:
     """Start the session's cluster (or hand back its client) and note its backend for the run's summary line."""
     note_backend(session.spec.flow_name, session.spec.backend)
-    with exit_on_refusal(CoiledUnavailable, code=1):
+    with exit_on_refusal(CoiledUnavailable, ClusterUnreachable, code=1):
         return session.open()

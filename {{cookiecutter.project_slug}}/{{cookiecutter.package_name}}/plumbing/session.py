@@ -8,8 +8,9 @@ failed or never ran); the runner, after a Ctrl-C, SIGTERM or SIGHUP in the comma
 line; an exit hook, after one of them under ``prefect run`` or in any other process
 (``signals``). Closing is bounded in time, so a scheduler that does not answer cannot
 hold the process forever. Coiled's idle and no-client timeouts are the last resort for a
-process killed outright (SIGKILL). A kept Coiled cluster (``run --keep``) is the one
-exception, by choice: closing lets go of it, and only its idle timeout stops it.
+process killed outright (SIGKILL). Two exceptions, by choice: a kept Coiled cluster
+(``run --keep``) is only let go of, and its idle timeout stops it; a cluster the run
+attached to by its address is not the project's: its session closes only its own client.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ CLOSE_TIMEOUT_SECONDS = 20
 _open_sessions: list[ClusterSession] = []
 started_clusters = 0  # in this process; 0: an interrupt came before any cluster existed
 kept_clusters: list[str] = []  # what becomes of each kept cluster, once its session opens
+attached_addresses: list[str] = []  # clusters this process attached to, which it leaves running
 
 
 class ClusterSession:
@@ -69,10 +71,14 @@ class ClusterSession:
         if self.spec.kept and kept_line(self.spec) not in kept_clusters:
             kept_clusters.append(kept_line(self.spec))  # from its start on, even one a Ctrl-C cuts short
         try:
-            with signals.held() if self.spec.hold_signals_at_start else nullcontext():
-                self.cluster = self.spec.start()
-                _count_started()
-            self.client = Client(self.cluster, set_as_default=False)
+            if self.spec.attached:
+                self.client = self.spec.start()
+                attached_addresses.append(self.name)
+            else:
+                with signals.held() if self.spec.hold_signals_at_start else nullcontext():
+                    self.cluster = self.spec.start()
+                    _count_started()
+                self.client = Client(self.cluster, set_as_default=False)
             check_cluster_versions(self.client)
             self.report = PerformanceReport.chosen(f"flow {self.spec.flow_name} on {self.spec.backend} cluster")
             if self.report is not None:
@@ -81,10 +87,17 @@ class ClusterSession:
             self.close()
             raise
         self.logger.info(
-            "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.cluster.name, self.cluster.dashboard_link
+            "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.name, self.client.dashboard_link
         )
-        show_dashboard(self.cluster.dashboard_link)
+        show_dashboard(self.client.dashboard_link)
         return self.client
+
+    @property
+    def name(self) -> str:
+        """The cluster's name, or the scheduler's address for an attached cluster, which has none of ours."""
+        if self.cluster is not None:
+            return str(self.cluster.name)
+        return str(self.spec.kwargs.get("address"))
 
     def close(self) -> None:
         """Close client and cluster; safe to call twice, and the cluster is closed even if the client fails.
@@ -104,8 +117,15 @@ class ClusterSession:
             if client is not None:
                 if report is not None:
                     report.write(client, self.logger)
-                self.transitions = _transition_count(client)
+                if not self.spec.attached:  # a shared scheduler counts everyone's work
+                    self.transitions = _transition_count(client)
                 client.close(timeout=CLOSE_TIMEOUT_SECONDS)
+                if self.spec.attached:
+                    self.logger.info(
+                        "cluster backend=%s name=%s disconnected, left running (this project did not start it)",
+                        self.spec.backend,
+                        self.name,
+                    )
         finally:
             if cluster is not None:
                 name = cluster.name
@@ -229,6 +249,9 @@ def interrupted_line(interrupt: KeyboardInterrupt) -> str:
         what = "; ".join(kept_clusters)
     else:
         what = "no cluster is left running" if started_clusters else "nothing had started"
+    if attached_addresses:
+        kept = f"the cluster at {', '.join(dict.fromkeys(attached_addresses))} runs on (this project did not start it)"
+        what = f"{what}; {kept}" if started_clusters else f"disconnected; {kept}"
     return f"interrupted by {signals.signal_name(interrupt)}; {what}"
 
 

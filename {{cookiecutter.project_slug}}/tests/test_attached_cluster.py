@@ -1,0 +1,193 @@
+"""Flows on a cluster someone else runs: attached by its scheduler's address, and left running.
+
+A real ``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1 stand in for a
+team's cluster. They run this environment's Python with the project importable, as a
+real cluster must (the version check at connection time would refuse another). Every
+flow runs there, through ``--cluster ADDRESS`` and through ``<PREFIX>_CLUSTER``, with the
+result it has on the embedded cluster; after a run, after a failed task and after a
+Ctrl-C or SIGTERM, the scheduler and both workers are still up and the scheduler holds
+no task. An address with nothing listening fails with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from distributed import Client
+from prefect.engine.state import Failed
+
+from {{ cookiecutter.package_name }}.plumbing.cli import main
+from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
+from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, WAIT_SECONDS, free_port, project_env, run_held_and_signalled, smoke_args
+from test_failures import injected, work_tasks
+from test_signals import commands
+
+WORKERS = 2
+
+
+@dataclass(frozen=True)
+class RunningCluster:
+    """A scheduler and its workers, each a process this module started and stops."""
+
+    address: str
+    processes: list[subprocess.Popen]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """End the process and all it started (a worker's nanny and its worker); SIGKILL if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """``dask scheduler`` and two ``dask worker`` processes on loopback, ports chosen by the OS."""
+    folder = tmp_path_factory.mktemp("cluster")
+    scheduler_file = folder / "scheduler.json"
+    log = (folder / "cluster.log").open("wb")
+    common = {"env": project_env(), "cwd": folder, "stdout": log, "stderr": log, "start_new_session": True}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"]
+            + ["--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
+            **common,
+        )
+    ]
+    try:
+        address = scheduler_address(scheduler_file, processes[0])
+        for number in range(WORKERS):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1"]
+                    + ["--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--name", f"worker-{number}"],
+                    **common,
+                )
+            )
+        with Client(address, timeout=WAIT_SECONDS, set_as_default=False) as client:
+            client.wait_for_workers(WORKERS, timeout=WAIT_SECONDS)
+        yield RunningCluster(address, processes)
+    finally:
+        for process in processes:
+            stop(process)
+        log.close()
+
+
+def scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen) -> str:
+    """The address the scheduler writes to its file once it listens."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            return json.loads(scheduler_file.read_text())["address"]
+        except (OSError, ValueError, KeyError):  # not written yet, or not whole yet
+            assert scheduler.poll() is None and time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.1)
+
+
+def transitions(cluster: RunningCluster) -> int:
+    """Task state changes the scheduler has seen: it grows only when work reaches the cluster."""
+    with Client(cluster.address, timeout=WAIT_SECONDS, set_as_default=False) as client:
+        return client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.transition_counter)
+
+
+def assert_up_and_idle(cluster: RunningCluster) -> None:
+    """Every process still runs, both workers are connected, and the scheduler lets go of every task."""
+    assert all(process.poll() is None for process in cluster.processes), "a scheduler or worker process exited"
+    with Client(cluster.address, timeout=WAIT_SECONDS, set_as_default=False) as client:
+        assert len(client.scheduler_info()["workers"]) == WORKERS
+        deadline = time.monotonic() + WAIT_SECONDS  # releasing is asynchronous; this bounds the wait
+        while (held := client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        assert held == 0, f"the scheduler still holds {held} tasks"
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result(
+    name: str, running_cluster: RunningCluster, capsys
+) -> None:
+    declaration = FLOWS[name]
+    expected = str(declaration.run(declaration.smoke).result[declaration.result].result)  # the embedded cluster
+    capsys.readouterr()
+    before = transitions(running_cluster)
+
+    assert main(["run", name, "--cluster", running_cluster.address, *smoke_args(declaration)]) == 0
+
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}: Success\n") and out.count(expected) == 1, out
+    assert transitions(running_cluster) > before, "no work reached the attached cluster"
+    assert_up_and_idle(running_cluster)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_failed_task_leaves_the_attached_cluster_up_and_idle(
+    name: str, running_cluster: RunningCluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The address comes from ``<PREFIX>_CLUSTER`` here; the failure goes into a task that computes on the cluster."""
+    monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER", running_cluster.address)
+    declaration = find_flow(name)
+    tasks = work_tasks(declaration)
+    task = next((task for task in tasks if task.max_retries), tasks[-1])
+    slug = declaration.flow.slugs[task]
+    monkeypatch.setattr(task, "run", injected(slug, tmp_path / "attempts", task.run))
+
+    state = declaration.run(declaration.smoke)
+
+    assert isinstance(state, Failed)
+    assert f"RuntimeError: injected into {slug}" in failure_message(state, declaration.flow)
+    assert_up_and_idle(running_cluster)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_signal_mid_run_disconnects_and_leaves_the_attached_cluster_up(
+    name: str, signum: int, running_cluster: RunningCluster
+) -> None:
+    command = [*commands(name)["run"], "--cluster", running_cluster.address]
+    status, output = run_held_and_signalled(command, signum, project_env(HELD_OPEN_AT="compute"))
+
+    assert status == 128 + signum, output
+    said = [line for line in output.splitlines() if "interrupted by " in line]
+    assert said == [
+        f"{name}: interrupted by {signal.Signals(signum).name}; disconnected; the cluster at "
+        f"{running_cluster.address} runs on (this project did not start it)"
+    ], output
+    assert "Traceback" not in output
+    assert_up_and_idle(running_cluster)
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_an_address_with_nothing_listening_fails_with_one_line_before_any_work(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """In this process, where the command line's imports are done: the bound is the connect's."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    monkeypatch.setenv(f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS", "2")
+    began = time.monotonic()
+    with pytest.raises(SystemExit) as exited:  # as ``python -m`` ends: exit status 1
+        main(["run", name, "--cluster", address, *smoke_args(FLOWS[name])])
+    elapsed = time.monotonic() - began
+    assert exited.value.code == 1
+    assert elapsed < 10, f"took {elapsed:.1f} s"  # a hang guard: distributed alone would retry for 30 s
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: the scheduler at {address} cannot be reached (Timed out trying to connect to {address} after 2 s); "
+        "check the address, that the scheduler runs and that this machine can reach it; nothing was run"
+    ]
