@@ -35,17 +35,21 @@ def run_in_project(project: Path, *args: str, timeout: float = 300) -> subproces
     )
 
 
-# The generated signal matrix (every signal at every moment of a cluster's life, through
-# both commands, for every flow) is about half of a generated suite's time. It runs in
-# full on the default bake under the Python running the template's tests (test_environments.py) and for every
-# flow a user adds (test_generated_suites.py); the other suites run without it.
+# The generated tests that start real engines for every flow are most of a generated
+# suite's time: the signal matrix (every signal at every moment of a cluster's life,
+# through both commands), a running scheduler with two workers, a dask-gateway server.
+# Each runs in full for both kinds of flow at least once (the default bake under the
+# Python running these tests, test_environments.py; the LocalExecutor bake and the bake
+# without examples, test_generated_suites.py) and for every flow a user adds; other
+# suites leave them out with ``deselect``.
 SIGNAL_MATRIX = "every_signal_at_every_moment"
-WITHOUT_SIGNAL_MATRIX = ("-k", f"not {SIGNAL_MATRIX}")
+ENGINES = ("test_attached_cluster", "test_gateway")
 
 
-def signal_matrix_only_for(flow: str) -> tuple[str, str]:
-    """pytest arguments that keep the signal matrix for ``flow`` alone (and every other test)."""
-    return ("-k", f"not {SIGNAL_MATRIX} or {flow}")
+def deselect(*tests: str, keep_for: str | None = None) -> tuple[str, str]:
+    """pytest arguments that leave out ``tests`` (names or modules), except for the flow ``keep_for``."""
+    expression = f"not ({' or '.join(tests)})"
+    return ("-k", f"{expression} or {keep_for}" if keep_for else expression)
 
 
 def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@
 For each Python in the pin table that this machine has (see pythonenvs.py), ``pip check``
 must be clean and every pin installed, the generated test suite must pass inside that
 venv with the project installed editable (under Pythons other than the one running this
-suite, without its signal matrix: see bakery.py), and the coiled client's real offline scan must
+suite, without its per-flow engine tests: see bakery.py), and the coiled client's real offline scan must
 ship the project's code exactly once. A worker from the 3.9 environment joining a cluster
 started here must be refused at connect time.
 """
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bakery import CHOICES, CONTEXT, WITHOUT_SIGNAL_MATRIX, bake, package_of
+from bakery import CHOICES, CONTEXT, ENGINES, SIGNAL_MATRIX, bake, deselect, package_of
 from pythonenvs import PythonEnv, environment_for, output, run
 
 THIS_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -60,8 +60,8 @@ def test_pins_install_with_a_clean_pip_check(python_env: PythonEnv) -> None:
 @pytest.mark.slow
 @per_python(*CHOICES["python_version"])
 def test_generated_suite_passes_inside_the_venv(python_env: PythonEnv) -> None:
-    """The whole suite under the Python running this one; the others skip only the signal matrix (bakery.py)."""
-    selection = () if python_env.version == THIS_PYTHON else WITHOUT_SIGNAL_MATRIX
+    """The whole suite under the Python running this one; the others skip the per-flow engine tests (bakery.py)."""
+    selection = () if python_env.version == THIS_PYTHON else deselect(SIGNAL_MATRIX, *ENGINES)
     done = run([python_env.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection], cwd=python_env.project)
     assert done.returncode == 0, output(done)
     assert " passed" in done.stdout and " failed" not in done.stdout

@@ -9,8 +9,8 @@ generic tests (a failure injected into every task, retries, signals, estimates, 
 The default bake's suite runs in tests/test_environments.py, inside a fresh venv per
 Python and the way a user runs it (one test process per core). Here the suites run in
 one process each (``-n 0``), since this suite already keeps every core busy; that also
-proves the generated tests need no particular order or parallelism. The examples' signal
-matrix runs with the default bake; here it runs for the new flow.
+proves the generated tests need no particular order or parallelism. The examples' per-flow
+engine tests run with the default bake (bakery.py); here they run for the new flow.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bakery import bake, package_of, run_generated_tests, run_in_project, signal_matrix_only_for
+from bakery import ENGINES, SIGNAL_MATRIX, bake, deselect, package_of, run_generated_tests, run_in_project
 from expected_files import FLOW_HELPERS, expected_flows
 
 NEW_FLOW = "squares"
@@ -36,6 +36,8 @@ GENERIC = [
     "test_cli.py::test_each_flow_runs_from_the_command_line_and_prints_its_result_once[squares]",
     "test_cli.py::test_a_failing_task_exits_1_naming_the_task[squares]",
     "test_cli.py::test_each_flow_file_runs_with_prefect_run[squares]",
+    "test_attached_cluster.py::test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result[squares]",
+    "test_gateway.py::test_each_flow_gets_a_cluster_from_the_gateway_and_it_is_gone_after_the_run[squares]",
     "test_squares.py::test_squares_add_up",
 ]
 
@@ -95,14 +97,20 @@ def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) ->
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "answers",
-    [{"executor": "LocalExecutor"}, {"executor": "DaskExecutor", "default_cluster": "coiled"}],
+    ("answers", "examples_leave_out"),
+    [
+        # The new flow is of the DaskExecutor kind, so the engines serve here the other kind.
+        ({"executor": "LocalExecutor"}, (SIGNAL_MATRIX,)),
+        ({"executor": "DaskExecutor", "default_cluster": "coiled"}, (SIGNAL_MATRIX, *ENGINES)),
+    ],
     ids=["LocalExecutor", "DaskExecutor-coiled-default"],
 )
-def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(answers: dict, tmp_path) -> None:
+def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(
+    answers: dict, examples_leave_out: tuple[str, ...], tmp_path
+) -> None:
     project = bake(tmp_path, **answers)
     add_the_readme_flow(project)
-    done = run_generated_tests(project, "-n", "0", "-rA", *signal_matrix_only_for(NEW_FLOW))
+    done = run_generated_tests(project, "-n", "0", "-rA", *deselect(*examples_leave_out, keep_for=NEW_FLOW))
     assert_green_and_covering_the_new_flow(done)
     if "timeseries" in expected_flows(answers["executor"]):
         passed = passed_tests(done.stdout)
