@@ -58,4 +58,12 @@ def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.Complete
     With no ``pytest_args`` it runs as a user's ``pytest`` does (the project's addopts:
     one test process per core); ``"-n", "0"`` runs it in one process.
     """
-    return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, timeout=600)
+    try:
+        return run_in_project(project, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args, timeout=1500)
+    except subprocess.TimeoutExpired as hung:  # the generated pyproject's faulthandler_timeout printed the stacks
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part
+            for part in (hung.stdout, hung.stderr)
+            if part
+        )
+        raise AssertionError(f"the generated suite ran for over {hung.timeout} s:\n{output[-12000:]}") from None

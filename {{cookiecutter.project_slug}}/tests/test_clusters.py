@@ -181,7 +181,7 @@ def test_a_kept_cluster_has_a_stable_name_and_outlives_its_run(how: str) -> None
     spec = coiled_spec("timeseries", environ, keep=how == "run --keep")
     bound = inspect.signature(coiled.Cluster).bind(**spec.kwargs).arguments
     assert spec.kept
-    assert (bound["name"], bound["shutdown_on_close"]) == (f"{PROJECT}-timeseries", False)
+    assert (bound["name"], bound["shutdown_on_close"]) == (kept_name("timeseries"), False)
     assert bound["idle_timeout"] == {{ cookiecutter.coiled_idle_timeout | literal }}
     assert "no_client_timeout" not in bound  # Coiled ignores it for a kept cluster
     assert coiled_spec("timeseries", environ, keep=how == "run --keep").kwargs["name"] == bound["name"]
@@ -202,6 +202,11 @@ def test_kept_names_follow_coileds_rules_for_any_flow_name(flow_name: str) -> No
     assert NAME.fullmatch(name) and len(name) <= 63
 
 
+def test_a_kept_name_is_project_dash_flow_unless_too_long_for_coiled() -> None:
+    plain = f"{PROJECT}-timeseries"
+    assert kept_name("timeseries") == plain if len(plain) <= 63 else kept_name("timeseries").startswith(plain[:50])
+
+
 def test_flows_with_long_names_keep_clusters_of_their_own() -> None:
     assert len({kept_name("x" * 80), kept_name("x" * 80 + "y"), kept_name("x" * 81)}) == 3
 
@@ -212,9 +217,9 @@ def test_an_interrupted_run_says_that_its_kept_cluster_runs_on(monkeypatch: pyte
     monkeypatch.setattr(session, "kept_clusters", [session.kept_line(spec)])
     monkeypatch.setattr(session, "attached_addresses", [])  # other tests of this process may have attached
     assert session.interrupted_line(KeyboardInterrupt()) == (
-        f"interrupted by SIGINT; cluster {PROJECT}-timeseries is kept running by choice: Coiled stops it after "
+        f"interrupted by SIGINT; cluster {kept_name('timeseries')} is kept running by choice: Coiled stops it after "
         f"{spec.kwargs['idle_timeout']} without work; stop it now with "
-        f"`python -m {PACKAGE} clusters --stop {PROJECT}-timeseries`"
+        f"`python -m {PACKAGE} clusters --stop {kept_name('timeseries')}`"
     )
 
 
