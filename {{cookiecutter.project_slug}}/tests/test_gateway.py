@@ -27,7 +27,7 @@ from prefect.engine.state import Failed
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.clusters import cluster_spec
-from {{ cookiecutter.package_name }}.plumbing.gateway import shared_loop
+from {{ cookiecutter.package_name }}.plumbing.gateway import keep_until_exit, shared_loop
 from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
 from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
@@ -91,7 +91,7 @@ def gateway_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{proxy_port}"
     try:
-        with Gateway(url, loop=shared_loop()) as gateway:
+        with keep_until_exit(Gateway(url, loop=shared_loop())) as gateway:
             deadline = time.monotonic() + WAIT_SECONDS
             while True:
                 try:
@@ -123,7 +123,7 @@ def clusters_left(url: str) -> list:
     """The gateway's pending and running clusters, once stopping ones have gone (a bounded wait)."""
     from dask_gateway import Gateway
 
-    with Gateway(url, loop=shared_loop()) as gateway:
+    with keep_until_exit(Gateway(url, loop=shared_loop())) as gateway:
         deadline = time.monotonic() + WAIT_SECONDS
         while (left := gateway.list_clusters()) and time.monotonic() < deadline:
             time.sleep(0.2)

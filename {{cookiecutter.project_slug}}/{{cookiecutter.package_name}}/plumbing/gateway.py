@@ -28,6 +28,17 @@ from .rules import RuleError, gateway_url
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _loop_runner: Any = None
+# dask-gateway's clients close themselves again when collected, and that takes distributed's
+# LoopRunner class lock: collected while another cluster's loop starts in this process (a
+# local run after a gateway run), the collection deadlocks. So every gateway object made
+# here is kept until the process ends, when those destructors do nothing.
+_kept_until_exit: list[Any] = []
+
+
+def keep_until_exit(gateway_object: Any) -> Any:
+    """Hold ``gateway_object`` (a ``GatewayCluster`` or ``Gateway``) for the process's life; returns it."""
+    _kept_until_exit.append(gateway_object)
+    return gateway_object
 
 
 def gateway_cluster_kwargs(address: str) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -68,7 +79,7 @@ def start_gateway_cluster(
     """
     require_reachable(kwargs["address"], timeout)
     try:
-        cluster = cluster_class(**kwargs, loop=shared_loop())
+        cluster = keep_until_exit(cluster_class(**kwargs, loop=shared_loop()))
     except OSError as error:  # aiohttp's connection errors are OSErrors
         raise unreachable(kwargs["address"], error) from None
     try:
