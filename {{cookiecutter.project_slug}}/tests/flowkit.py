@@ -31,6 +31,11 @@ def smoke_args(declaration: FlowDeclaration) -> list[str]:
     return [arg for pair in pairs for arg in ("--param", pair)]
 
 
+def smoke_result(declaration: FlowDeclaration) -> object:
+    """The flow's result for its smoke parameters, run on the embedded cluster: what any other cluster must give."""
+    return declaration.run(declaration.smoke).result[declaration.result].result
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (the OS's pick, released for the server about to take it)."""
     with socket.socket() as probe:

@@ -30,7 +30,7 @@ from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
 from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, WAIT_SECONDS, free_port, project_env, run_held_and_signalled, smoke_args
+from flowkit import FLOWS, WAIT_SECONDS, free_port, project_env, run_held_and_signalled, smoke_args, smoke_result
 from test_failures import injected, work_tasks
 from test_signals import commands
 
@@ -125,7 +125,7 @@ def test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result(
     name: str, running_cluster: RunningCluster, capsys
 ) -> None:
     declaration = FLOWS[name]
-    expected = str(declaration.run(declaration.smoke).result[declaration.result].result)  # the embedded cluster
+    expected = str(smoke_result(declaration))
     capsys.readouterr()
     before = transitions(running_cluster)
 

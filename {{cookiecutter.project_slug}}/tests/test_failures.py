@@ -39,7 +39,7 @@ from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
 from {{ cookiecutter.package_name }}.plumbing.session import ClusterSession, close_sessions
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS
+from flowkit import FLOWS, smoke_result
 
 CLOSED = " closed transitions="  # the session's log line once a cluster is closed
 
@@ -182,7 +182,7 @@ def test_a_transient_failure_is_retried_on_the_same_cluster(
     one_worker_process: None,
 ) -> None:
     declaration, task = find_flow(flow_name), task_by_slug(flow_name, slug)
-    expected = declaration.run(declaration.smoke).result[declaration.result].result
+    expected = smoke_result(declaration)
     record = tmp_path / "attempts"
     caplog_start = len(prefect_log())
     monkeypatch.setattr(task, "run", fails_first_attempt(task.run, record))

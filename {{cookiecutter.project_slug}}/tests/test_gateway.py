@@ -40,6 +40,7 @@ from flowkit import (
     project_env,
     run_held_and_signalled,
     smoke_args,
+    smoke_result,
 )
 from test_failures import injected, work_tasks
 from test_signals import commands
@@ -151,7 +152,7 @@ def test_each_flow_gets_a_cluster_from_the_gateway_and_it_is_gone_after_the_run(
     name: str, gateway: str, capsys
 ) -> None:
     declaration = FLOWS[name]
-    expected = str(declaration.run(declaration.smoke).result[declaration.result].result)  # the embedded cluster
+    expected = str(smoke_result(declaration))
     capsys.readouterr()
 
     assert main(["run", name, "--cluster", "gateway", *smoke_args(declaration)]) == 0
