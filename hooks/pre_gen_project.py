@@ -203,8 +203,8 @@ def field_checks(answers: dict) -> dict[str, Callable[[object], str | None]]:
 def cross_field_problems(answers: dict) -> list[str]:
     """Checked only when both fields are valid on their own, so each field has one line."""
     try:
-        memory = RULES.RULES["COILED_WORKER_MEMORY"](answers.get("coiled_worker_memory"))
-        cpus = RULES.RULES["COILED_WORKER_CPU"](answers.get("coiled_worker_cpu"))
+        memory = RULES.SETTINGS["COILED_WORKER_MEMORY"].rule(answers.get("coiled_worker_memory"))
+        cpus = RULES.SETTINGS["COILED_WORKER_CPU"].rule(answers.get("coiled_worker_cpu"))
     except RULES.RuleError:
         return []
     problem = RULES.memory_per_cpu_problem(memory, cpus, "coiled_worker_cpu")

@@ -13,8 +13,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration
-from {{ cookiecutter.package_name }}.plumbing.registry import find_flows
+from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration, find_flows
 
 PACKAGE = find_flows.__module__.partition(".")[0]
 FLOWS = find_flows()
@@ -23,17 +22,19 @@ HELD = "held-open: "  # held_open.py's line at each moment it holds
 WAIT_SECONDS = 90  # not a timing check: only keeps a hung run or server from hanging the suite
 
 
-def smoke_args(declaration: FlowDeclaration) -> list[str]:
-    """The flow's smoke parameters as ``--param NAME=VALUE`` arguments (text as is, the rest as JSON)."""
+def smoke_args(declaration: FlowDeclaration, folder: Path) -> list[str]:
+    """The flow's smoke parameters (made in ``folder``, for a flow that reads files) as ``--param NAME=VALUE``
+    arguments (text as is, the rest as JSON)."""
     pairs = [
-        f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in declaration.smoke.items()
+        f"{key}={value if isinstance(value, str) else json.dumps(value)}"
+        for key, value in declaration.smoke_parameters(folder).items()
     ]
     return [arg for pair in pairs for arg in ("--param", pair)]
 
 
-def smoke_result(declaration: FlowDeclaration) -> object:
+def smoke_result(declaration: FlowDeclaration, folder: Path) -> object:
     """The flow's result for its smoke parameters, run on the embedded cluster: what any other cluster must give."""
-    return declaration.run(declaration.smoke).result[declaration.result].result
+    return declaration.run(declaration.smoke_parameters(folder)).result[declaration.result].result
 
 
 def free_port() -> int:

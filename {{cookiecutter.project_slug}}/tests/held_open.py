@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import clusters, session, signals
+from {{ cookiecutter.package_name }}.plumbing import backends, session, signals
 
 HELD = "held-open: "
 MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
@@ -44,12 +44,12 @@ def pending() -> bool:
     return bool(signals.deferred or signal.sigpending() & set(signals.ENDING))
 
 
-_start = clusters.ClusterSpec.start
+_start = backends.ClusterSpec.start
 _open = session.ClusterSession.open
 _release = session.ClusterSession._release
 
 
-def start_and_hold(self: clusters.ClusterSpec) -> Any:
+def start_and_hold(self: backends.ClusterSpec) -> Any:
     cluster = _start(self)
     hold(until=pending)
     return cluster
@@ -76,7 +76,7 @@ def hold_and_release(self: session.ClusterSession, client: Any, cluster: Any) ->
 if MOMENT == "before":
     session.ClusterSession.open = hold_and_open
 elif MOMENT == "start":
-    clusters.ClusterSpec.start = start_and_hold
+    backends.ClusterSpec.start = start_and_hold
 elif MOMENT == "compute":
     session.ClusterSession.open = open_and_hold
 else:

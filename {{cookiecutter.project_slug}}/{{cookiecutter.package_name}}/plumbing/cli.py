@@ -1,39 +1,36 @@
-"""Command line: ``python -m <package> flows | run | diagram | doctor | clusters``, and the commands flows add."""
+"""Command line: ``python -m <package> flows | run | diagram | doctor | clusters``, and the commands flows add.
+
+Every command that computes makes its run plan first (``plan.py``), so whatever the
+command line, the settings or the sizes refuse stops it with one line before any
+cluster starts: exit 2 for what the user gave, 1 for a Coiled, gateway or scheduler out
+of reach, 128 + N for a signal.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
+import shutil
 import sys
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from .attach import ClusterUnreachable
-from .clusters import chosen_backend
-from .coiled_access import CoiledUnavailable
-from .command import FlowCommand
-from .contract import FlowContractError, FlowDeclaration
-from .diagram import DEFAULT_OUTPUT_DIR, DiagramToolsMissing, write_diagrams
-from .overrides import SettingError
-from .project_clusters import ALL, clusters_command
-from .registry import find_flows
-from .rules import BACKENDS
-from .session import interrupted_line
+from .contract import FlowCommand, FlowContractError, FlowDeclaration, find_flows
+from .rules import BACKENDS, SettingError
+from .run import EXIT_FAILED, EXIT_USAGE, UNREACHABLE
 from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-# Out of reach: the run never started, through no fault of the command line (exit 1).
-UNREACHABLE = (CoiledUnavailable, ClusterUnreachable)
+DIAGRAMS = Path("diagrams")
+INSTALL_GRAPHVIZ_PACKAGE = "pip install -e '.[diagram]' or conda install -c conda-forge python-graphviz"
+INSTALL_DOT = "conda install -c conda-forge graphviz, sudo apt-get install graphviz or brew install graphviz"
 
 
 def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -> argparse.ArgumentParser:
     """The command line; ``any_flow`` takes any flow name, for when the flows cannot be loaded
     and the reason, not a list of choices, is what to print."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("flows", help="list the flows and their parameters")
     run = commands.add_parser(
@@ -64,14 +61,10 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
         help="write Dask's HTML performance report of the run to PATH (a new file: an existing one is refused)",
     )
     diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
-    diagram.add_argument(
-        "--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR, help=f"where to write (default: {DEFAULT_OUTPUT_DIR})"
-    )
+    diagram.add_argument("--output-dir", type=Path, default=DIAGRAMS, help=f"where to write (default: {DIAGRAMS})")
     commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
     clusters = commands.add_parser("clusters", help="list the project's running Coiled clusters, or stop them")
-    clusters.add_argument(
-        "--stop", nargs="?", const=ALL, metavar="NAME", help="stop the cluster NAME, or without NAME all of them"
-    )
+    clusters.add_argument("--stop", nargs="?", const="", metavar="NAME", help="stop NAME, or without NAME all of them")
     for name, command in flow_commands(flows).items():
         extra = commands.add_parser(name, help=command.help, description=command.help)
         command.arguments(extra)
@@ -89,7 +82,7 @@ def add_cluster_option(parser: argparse.ArgumentParser) -> None:
 
 
 def flow_commands(flows: Mapping[str, FlowDeclaration]) -> dict[str, FlowCommand]:
-    """The commands the flows add, by name (registry.find_flows has refused duplicates)."""
+    """The commands the flows add, by name (find_flows has refused duplicates)."""
     return {name: command for declaration in flows.values() for name, command in declaration.commands.items()}
 
 
@@ -102,32 +95,7 @@ def flow_listing(flows: Mapping[str, FlowDeclaration]) -> str:
     return "\n".join(entries) or "(no module in flows/ declares FLOW)"
 
 
-def parse_params(pairs: Sequence[str], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """Turn NAME=VALUE pairs into typed values, using each default's type."""
-    parameters: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--param {pair!r}: expected NAME=VALUE")
-        if name not in defaults:
-            raise ValueError(f"--param {name}: not a parameter; choose from {', '.join(defaults)}")
-        default = defaults[name]
-        if isinstance(default, str):
-            parameters[name] = raw
-        elif isinstance(default, int) and not isinstance(default, bool):
-            try:
-                parameters[name] = int(raw)
-            except ValueError:
-                raise ValueError(f"--param {name}: {raw!r} is not a whole number") from None
-        else:
-            try:
-                parameters[name] = json.loads(raw)
-            except ValueError:
-                raise ValueError(f"--param {name}: {raw!r} is not a JSON value such as true, 2.5 or null") from None
-    return parameters
-
-
-def refused(error: ValueError | CoiledUnavailable | ClusterUnreachable) -> int:
+def refused(error: Exception) -> int:
     """One line for a run that never started: exit 2 for what the user gave (parameters,
     settings, flow modules, sizes), 1 for a Coiled that cannot be reached or refuses, and
     for a scheduler address or gateway that does not answer."""
@@ -135,69 +103,94 @@ def refused(error: ValueError | CoiledUnavailable | ClusterUnreachable) -> int:
     return EXIT_FAILED if isinstance(error, UNREACHABLE) else EXIT_USAGE
 
 
-def run_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
-    from .runner import run_flow
+def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
+    from .plan import plan_run
+    from .run import outcome
 
     try:
-        parameters = parse_params(args.param, flows[args.flow].defaults)
-        outcome = run_flow(
-            args.flow, backend=args.cluster, parameters=parameters, force=args.force, keep=args.keep, report=args.report
+        plan = plan_run(
+            declaration,
+            declaration.parsed(args.param),
+            cluster=args.cluster,
+            keep=args.keep,
+            report=args.report,
+            force=args.force,
         )
+        done = outcome(declaration.flow.run(plan=plan), declaration)
     except (ValueError, *UNREACHABLE) as error:
         return refused(error)
-    except KeyboardInterrupt as interrupt:  # run_flow has closed the clusters by the time this arrives
-        return interrupted(interrupt, args.flow)
-    if outcome.failure:
-        print(f"{args.flow}: {type(outcome.state).__name__}: {outcome.failure}", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so
+        return exit_status(interrupt)
+    if done.failure:
+        print(f"{declaration.name}: {type(done.state).__name__}: {done.failure}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{args.flow}: {type(outcome.state).__name__}")
-    print(outcome.result)
+    print(f"{declaration.name}: {type(done.state).__name__}")
+    print(done.result)
     return 0
 
 
 def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
-    from .session import close_sessions
+    from .plan import plan_command
+    from .session import end_run, interrupted_line
 
+    plan = None
     try:
-        with chosen_backend(args.cluster):
-            print(command.run(args))
+        plan = plan_command(args.command, args.cluster)
+        print(command.run(args, plan))
     except (ValueError, *UNREACHABLE) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:
-        close_sessions()
-        return interrupted(interrupt, args.command)
+        sessions, _ = end_run(plan) if plan is not None else ([], None)
+        print(f"{args.command}: {interrupted_line(interrupt, sessions)}", file=sys.stderr, flush=True)
+        _mark_reported()
+        return exit_status(interrupt)
     except Exception as error:  # one line, as for a failed flow run; the cluster is closed by now
         print(f"{args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if plan is not None:
+            end_run(plan)
     return 0
 
 
-def project_clusters_command(args: argparse.Namespace) -> int:
+def clusters_command(args: argparse.Namespace) -> int:
+    from .coiled_api import clusters_command as listed
+    from .plan import setting
+
     try:
-        print(clusters_command(args.stop))
-    except (ValueError, CoiledUnavailable) as error:
+        print(listed(args.stop, setting("COILED_WORKSPACE")))
+    except (ValueError, *UNREACHABLE) as error:
         return refused(error)
     return 0
 
 
 def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
+    """A PNG of each flow's graph, from Prefect's ``flow.visualize``; what pip alone cannot install
+    (Graphviz's ``dot``) is checked first and named in one line with how to install it."""
+    missing = []
+    if importlib.util.find_spec("graphviz") is None:
+        missing.append(f"the graphviz Python package ({INSTALL_GRAPHVIZ_PACKAGE})")
+    if shutil.which("dot") is None:
+        missing.append(f"Graphviz's dot program on PATH ({INSTALL_DOT})")
+    if missing:
+        print(f"error: drawing diagrams needs {' and '.join(missing)}", file=sys.stderr)
+        return EXIT_FAILED
     try:
-        written = write_diagrams(flows, args.output_dir)
-    except (DiagramToolsMissing, OSError) as error:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        for name, declaration in flows.items():
+            # graphviz appends the format to the name and deletes its intermediate source file.
+            declaration.flow.visualize(filename=str(args.output_dir / name), format="png")
+            print(args.output_dir / f"{name}.png")
+    except OSError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    for path in written:
-        print(path)
     return 0
 
 
-def interrupted(interrupt: KeyboardInterrupt, flow: str | None = None) -> int:
-    """Say which signal ended the run and that no cluster is left; return 128 + the signal."""
+def _mark_reported() -> None:
     from . import signals
 
     signals.reported = True
-    print(f"{flow + ': ' if flow else ''}{interrupted_line(interrupt)}", file=sys.stderr, flush=True)
-    return exit_status(interrupt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -206,23 +199,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         flows, broken = find_flows(), None
     except (FlowContractError, SettingError) as error:
         flows, broken = {}, error
-    except KeyboardInterrupt as interrupt:  # while the flows load: nothing has started
-        return interrupted(interrupt)
     args = build_parser(flows, any_flow=broken is not None).parse_args(argv)
     if args.command == "doctor":
         from .doctor import main as doctor
 
         return doctor()
     if broken is not None:
-        print(f"error: {broken}", file=sys.stderr)
-        return EXIT_USAGE
+        return refused(broken)
     if args.command == "flows":
         print(flow_listing(flows))
         return 0
     if args.command == "diagram":
         return diagram_command(args, flows)
     if args.command == "clusters":
-        return project_clusters_command(args)
+        return clusters_command(args)
     if args.command == "run":
-        return run_command(args, flows)
+        return run_command(args, flows[args.flow])
     return flow_command(args, flow_commands(flows)[args.command])

@@ -25,10 +25,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from ..settings import DISTRIBUTION, PYTHON_VERSION
-from .clusters import resolve_backend
-from .coiled_access import LOGIN, has_token
-from .overrides import SettingError
-from .versions import MUST_MATCH
+from .backends import MUST_MATCH
+from .coiled_api import LOGIN, has_token
+from .plan import resolve_backend, setting
+from .rules import SETTINGS, SettingError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROJECT_ROOT = PACKAGE_DIR.parent
@@ -293,13 +293,24 @@ def check_coiled_token() -> list[Finding]:
     """
     try:
         backend = resolve_backend()
-    except SettingError as error:
-        return [Finding(PROBLEM, str(error))]
+    except SettingError:  # check_settings names it
+        backend = None
     if has_token():
         return [Finding(OK, "a Coiled token is configured (coiled login or DASK_COILED__TOKEN)")]
     if backend == "coiled":
         return [Finding(PROBLEM, f"no Coiled token, and runs go to Coiled by default: {LOGIN}")]
     return [Finding(NOTE, f"no Coiled token; runs with --cluster coiled need one: {LOGIN}")]
+
+
+def check_settings() -> list[Finding]:
+    """Every setting a run would refuse, each on its line: a refused one stops every run with exit 2."""
+    problems = []
+    for name in SETTINGS:
+        try:
+            setting(name)
+        except SettingError as error:
+            problems.append(Finding(PROBLEM, str(error)))
+    return problems or [Finding(OK, f"all {len(SETTINGS)} settings are valid (settings.py and environment)")]
 
 
 def diagnose() -> list[Finding]:
@@ -320,6 +331,7 @@ def diagnose() -> list[Finding]:
         + check_storage(installed)
         + check_must_match(versions)
         + scanned
+        + check_settings()
         + check_coiled_token()
     )
 

@@ -1,4 +1,4 @@
-"""The rules every cluster and retry setting follows, wherever its value comes from.
+"""Every setting of the project, in one table, and the rules its values follow wherever they come from.
 
 The same rules read the answers given when the project was generated (the template's
 pre-generation hook loads this very file) and the ``<PREFIX>_*`` environment overrides
@@ -8,7 +8,9 @@ the environment of whoever generates the project, which has neither dask nor coi
 The duration and memory formats are the subsets of dask's ``parse_timedelta`` and
 ``parse_bytes`` (what coiled reads) on which both agree; the template's tests prove it.
 
-A rule takes the raw text (surrounding spaces and tabs are ignored) and returns the value as the
+``SETTINGS`` is the one place each setting is named: its default is the constant of that
+name in settings.py, its environment variable is ``<PREFIX>_`` and the name, and the
+docs' settings table is generated from it. A rule takes the raw text (surrounding spaces and tabs are ignored) and returns the value as the
 project uses it, or raises ``RuleError`` with ``<value> is not ...; <what is allowed>``;
 the caller puts the name of the answer or the variable in front.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 Rule = Callable[[object], object]
 
@@ -61,6 +64,10 @@ FLAGS = {"true": True, "false": False}
 
 class RuleError(ValueError):
     """A value a setting cannot take; the message names the value and what is allowed."""
+
+
+class SettingError(ValueError):
+    """A setting that cannot work; the message names the variable, the value and what is allowed."""
 
 
 def shown(value: object) -> str:
@@ -192,57 +199,76 @@ def seconds(high: int, low: int = 0) -> Rule:
     return read
 
 
-# Every setting, by the name its environment variable has after ``<PREFIX>_``.
-RULES: dict[str, Rule] = {
-    "CLUSTER": cluster,
-    "LOCAL_N_WORKERS": whole_number(64),
-    "LOCAL_THREADS_PER_WORKER": whole_number(64),
-    "LOCAL_PROCESSES": flag,
-    "COILED_WORKSPACE": cloud_name(
-        NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
+class Setting(NamedTuple):
+    """One setting: the rule its value follows, what it means (the docs' settings table), and the
+    generation answer that gave its default in settings.py, if one did."""
+
+    rule: Rule
+    meaning: str
+    answer: str | None = None
+
+
+# Every setting, by its name in settings.py; its environment variable is ``<PREFIX>_`` + the name.
+SETTINGS: dict[str, Setting] = {
+    "CLUSTER": Setting(
+        cluster, "where flows compute: local, coiled, gateway, or a scheduler's address", "default_cluster"
     ),
-    "COILED_REGION": cloud_name(
-        REGION,
-        40,
-        "lowercase letters and digits joined by single dashes, starting with a letter (e.g. us-east-1, us-east1, eastus2)",
+    "LOCAL_N_WORKERS": Setting(whole_number(64), "worker processes (or threads) of the embedded cluster"),
+    "LOCAL_THREADS_PER_WORKER": Setting(whole_number(64), "threads per worker of the embedded cluster"),
+    "LOCAL_PROCESSES": Setting(flag, "embedded workers as processes (true) or threads of this process (false)"),
+    "COILED_WORKSPACE": Setting(
+        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"),
+        "Coiled workspace (empty: your default one)",
+        "coiled_workspace",
     ),
-    "COILED_N_WORKERS": whole_number(1000),
-    "COILED_WORKER_CPU": whole_number(1024),
-    "COILED_WORKER_MEMORY": memory,
+    "COILED_REGION": Setting(
+        cloud_name(
+            REGION,
+            40,
+            "lowercase letters and digits joined by single dashes, starting with a letter "
+            "(e.g. us-east-1, us-east1, eastus2)",
+        ),
+        "cloud region (empty: the workspace's default)",
+        "coiled_region",
+    ),
+    "COILED_N_WORKERS": Setting(whole_number(1000), "workers of a Coiled cluster", "coiled_n_workers"),
+    "COILED_WORKER_CPU": Setting(whole_number(1024), "vCPUs per Coiled worker", "coiled_worker_cpu"),
+    "COILED_WORKER_MEMORY": Setting(memory, "memory per Coiled worker, e.g. 16GiB", "coiled_worker_memory"),
     # Shorter than a minute stops a cluster between two steps of a run; longer than a week
     # is no backstop for a forgotten one.
-    "COILED_IDLE_TIMEOUT": duration(60, 7 * 86400, "1 minute to 7 days"),
-    "COILED_SPOT_POLICY": choice("spot_with_fallback", "on-demand", "spot"),
-    "COILED_NAME": cloud_name(
-        NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
+    "COILED_IDLE_TIMEOUT": Setting(
+        duration(60, 7 * 86400, "1 minute to 7 days"), "Coiled stops a cluster idle this long", "coiled_idle_timeout"
+    ),
+    "COILED_SPOT_POLICY": Setting(
+        choice("spot_with_fallback", "on-demand", "spot"), "spot or on-demand instances", "coiled_spot_policy"
+    ),
+    "COILED_NAME": Setting(
+        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"),
+        "a fixed cluster name, reused while that cluster runs (empty: a new name per run)",
     ),
     # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
     # bills a day for a client that vanished.
-    "COILED_NO_CLIENT_TIMEOUT": duration(60, 86400, "1 minute to 1 day"),
-    "COILED_KEEP": flag,
-    "RETRY_DELAY_SECONDS": seconds(3600),  # a longer wait keeps a paid cluster idle for nothing
+    "COILED_NO_CLIENT_TIMEOUT": Setting(
+        duration(60, 86400, "1 minute to 1 day"), "Coiled stops a cluster whose client vanished this long ago"
+    ),
+    "COILED_KEEP": Setting(flag, "keep the cluster for the next run until its idle timeout (or run --keep)"),
+    # A longer wait keeps a paid cluster idle for nothing.
+    "RETRY_DELAY_SECONDS": Setting(seconds(3600), "wait before a task that failed for a passing reason is retried"),
     # Under a second fails on a busy network; over five minutes is no answer worth waiting for.
-    "CONNECT_TIMEOUT_SECONDS": seconds(300, low=1),
-    "GATEWAY_ADDRESS": gateway_url,
-    "GATEWAY_N_WORKERS": whole_number(1000),
+    "CONNECT_TIMEOUT_SECONDS": Setting(
+        seconds(300, low=1), "how long a scheduler address or a gateway has to answer"
+    ),
+    "GATEWAY_ADDRESS": Setting(gateway_url, "the dask-gateway's URL (empty: dask's gateway.address)"),
+    "GATEWAY_N_WORKERS": Setting(whole_number(1000), "workers of a dask-gateway cluster"),
 }
 # The generation answers that are settings, with the setting each one is.
-ANSWERS = {
-    "default_cluster": "CLUSTER",
-    "coiled_workspace": "COILED_WORKSPACE",
-    "coiled_region": "COILED_REGION",
-    "coiled_n_workers": "COILED_N_WORKERS",
-    "coiled_worker_cpu": "COILED_WORKER_CPU",
-    "coiled_worker_memory": "COILED_WORKER_MEMORY",
-    "coiled_idle_timeout": "COILED_IDLE_TIMEOUT",
-    "coiled_spot_policy": "COILED_SPOT_POLICY",
-}
+ANSWERS = {setting.answer: key for key, setting in SETTINGS.items() if setting.answer}
 
 
 def problem(key: str, value: object) -> str | None:
     """Why ``value`` is refused for setting ``key``, or None if it is accepted."""
     try:
-        RULES[key](value)
+        SETTINGS[key].rule(value)
     except RuleError as error:
         return str(error)
     return None
@@ -262,7 +288,7 @@ def memory_per_cpu_problem(worker_memory: str, worker_cpu: int, cpu_name: str) -
 
 def unknown_variables(environ: Mapping[str, str], prefix: str) -> list[str]:
     """A warning for every ``<prefix>*`` variable that is no setting, naming the closest one."""
-    known = [prefix + key for key in RULES]
+    known = [prefix + key for key in SETTINGS]
     warnings = []
     for name in sorted(environ):
         if name.startswith(prefix) and name not in known:

@@ -1,16 +1,19 @@
-"""Open a cluster for one flow run and make sure it is closed, whatever happens.
+"""Open a run's cluster and make sure it is closed, whatever happens; a look inside while it runs.
 
 Cloud clusters cost money while they run, so every cluster this project starts is
-recorded here until it is closed, by the first of: a ``DaskCluster`` resource's cleanup
-task; the flow state handler ``close_when_finished`` once a run is finished (the normal
-path of flows with every task on the cluster, and the safety net for a cleanup that
-failed or never ran); the runner, after a Ctrl-C, SIGTERM or SIGHUP in the command
-line; an exit hook, after one of them under ``prefect run`` or in any other process
-(``signals``). Closing is bounded in time, so a scheduler that does not answer cannot
-hold the process forever. Coiled's idle and no-client timeouts are the last resort for a
-process killed outright (SIGKILL). Two exceptions, by choice: a kept Coiled cluster
-(``run --keep``) is only let go of, and its idle timeout stops it; a cluster the run
-attached to by its address is not the project's: its session closes only its own client.
+recorded here until it is closed, by the first of: the ``DaskCluster`` resource's
+cleanup task; the flow's end (``ClusterFlow.run``, on success, failure, Ctrl-C, SIGTERM
+or SIGHUP alike); an exit hook, for any other way out of the process. Closing is bounded
+in time, so a scheduler that does not answer cannot hold the process forever. Coiled's
+idle and no-client timeouts are the last resort for a process killed outright
+(SIGKILL). Two exceptions, by choice: a kept Coiled cluster (``run --keep``) is only let
+go of, and its idle timeout stops it; a cluster the run attached to by its address is
+not the project's: its session closes only its own client.
+
+``run --report PATH`` writes the HTML performance report Dask makes of a cluster's work
+(task stream, worker profile, bandwidth), from the session: it starts when the cluster
+is up and is written when the session closes, so it covers every retry pass of a run,
+for both kinds of flow. Its scripts are inline, so the page shows offline too.
 """
 
 from __future__ import annotations
@@ -19,36 +22,44 @@ import atexit
 import inspect
 import logging
 import os
+import secrets
 import sys
 import threading
+import time
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import signals
-from .clusters import ClusterSpec
-from .inside import PerformanceReport, show_dashboard
-from .project_clusters import stop_command
-from .versions import check_cluster_versions
+from .backends import check_cluster_versions
+from .coiled_api import stop_command
 
-# How long the closing report may wait for a busy or unreachable scheduler.
-REPORT_TIMEOUT_SECONDS = 10
+if TYPE_CHECKING:
+    from .plan import RunPlan
+
+# How long the scheduler may take to count its work or assemble the report.
+REPORT_TIMEOUT_SECONDS = 60
 # How long closing the client, then the cluster, may each wait for an unresponsive scheduler.
 CLOSE_TIMEOUT_SECONDS = 20
+# A computation still running after this long gets a progress bar (at a terminal).
+PROGRESS_AFTER_SECONDS = 2
 
-_open_sessions: list[ClusterSession] = []
-started_clusters = 0  # in this process; 0: an interrupt came before any cluster existed
-kept_clusters: list[str] = []  # what becomes of each kept cluster, once its session opens
-attached_addresses: list[str] = []  # clusters this process attached to, which it leaves running
+# Every session opened in this process whose run has not ended: what cleanup needs.
+_sessions: list[ClusterSession] = []
 
 
 class ClusterSession:
-    """One started cluster and its client."""
+    """One run's cluster and its client."""
 
-    def __init__(self, spec: ClusterSpec, logger: logging.Logger) -> None:
-        self.spec = spec
+    def __init__(self, plan: RunPlan, logger: logging.Logger) -> None:
+        self.plan = plan
+        self.spec = plan.spec
         self.logger = logger
         self.cluster: Any = None
         self.client: Any = None
+        self.began = False  # asked to start: a kept cluster runs on from here, even if cut short
+        self.started = False  # a cluster of the project's exists (attached: a client is connected)
         self.transitions: int | None = None
         self.report: PerformanceReport | None = None
 
@@ -67,21 +78,21 @@ class ClusterSession:
             return self.client
         from distributed import Client
 
-        _open_sessions.append(self)
-        if self.spec.kept and kept_line(self.spec) not in kept_clusters:
-            kept_clusters.append(kept_line(self.spec))  # from its start on, even one a Ctrl-C cuts short
+        if self not in _sessions:
+            _sessions.append(self)
+        self.began = True
         try:
             if self.spec.attached:
                 self.client = self.spec.start()
-                attached_addresses.append(self.name)
+                self.started = True
             else:
                 with signals.held() if self.spec.hold_signals_at_start else nullcontext():
                     self.cluster = self.spec.start()
-                    _count_started()
+                    self.started = True
                 self.client = Client(self.cluster, set_as_default=False)
             check_cluster_versions(self.client)
-            self.report = PerformanceReport.chosen(f"flow {self.spec.flow_name} on {self.spec.backend} cluster")
-            if self.report is not None:
+            if self.plan.report is not None:
+                self.report = PerformanceReport(self.plan.report, f"{self.spec.name} on {self.spec.backend} cluster")
                 self.report.start(self.client)
         except BaseException:
             self.close()
@@ -89,15 +100,16 @@ class ClusterSession:
         self.logger.info(
             "cluster backend=%s name=%s dashboard=%s", self.spec.backend, self.name, self.client.dashboard_link
         )
-        show_dashboard(self.client.dashboard_link)
+        if at_terminal():
+            print(f"dashboard: {self.client.dashboard_link}", flush=True)
         return self.client
 
     @property
     def name(self) -> str:
         """The cluster's name, or the scheduler's address for an attached cluster, which has none of ours."""
-        if self.cluster is not None:
-            return str(self.cluster.name)
-        return str(self.spec.kwargs.get("address"))
+        if self.spec.attached:
+            return str(self.spec.kwargs["address"])
+        return str(getattr(self.cluster, "name", None) or self.spec.kwargs.get("name", "?"))
 
     def close(self) -> None:
         """Close client and cluster; safe to call twice, and the cluster is closed even if the client fails.
@@ -105,8 +117,6 @@ class ClusterSession:
         An impatient second signal waits until the cluster is closed: cut short, closing
         would leave it running (and billing) until its idle timeout.
         """
-        if self in _open_sessions:
-            _open_sessions.remove(self)
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         with signals.deferral():
             self._release(client, cluster)
@@ -132,16 +142,11 @@ class ClusterSession:
                 close_within(cluster, CLOSE_TIMEOUT_SECONDS)  # of a kept cluster, only this handle
                 transitions = "unknown" if self.transitions is None else self.transitions
                 if self.spec.kept:
-                    self.logger.info("%s (transitions=%s)", kept_line(self.spec), transitions)
+                    self.logger.info("%s (transitions=%s)", kept_line(self), transitions)
                 else:
                     self.logger.info(
                         "cluster backend=%s name=%s closed transitions=%s", self.spec.backend, name, transitions
                     )
-
-
-def _count_started() -> None:
-    global started_clusters
-    started_clusters += 1
 
 
 def close_within(cluster: Any, seconds: float) -> None:
@@ -184,17 +189,17 @@ def _scheduler_transitions(dask_scheduler: Any) -> int:
     return dask_scheduler.transition_counter
 
 
-def close_sessions(flow_name: str | None = None) -> None:
-    """Close every cluster still open (for ``flow_name`` only, if given).
+def close_sessions(run_id: str | None = None) -> None:
+    """Close every cluster still open (of the run ``run_id`` only, if given).
 
     A cluster that fails to close is reported with its name, so it can be stopped by
     hand (``coiled cluster stop <name>``); the others are still closed, and so they are
     when a signal arrives meanwhile (it is raised once all are closed).
     """
     interrupted: KeyboardInterrupt | None = None
-    for session in list(_open_sessions):
-        if flow_name is None or session.spec.flow_name == flow_name:
-            name = getattr(session.cluster, "name", "?")
+    for session in list(_sessions):
+        if session.is_open and run_id in (None, session.plan.run_id):
+            name = session.name
             try:
                 session.close()
             except KeyboardInterrupt as interrupt:
@@ -209,50 +214,159 @@ def close_sessions(flow_name: str | None = None) -> None:
         raise interrupted
 
 
+def end_run(plan: RunPlan) -> tuple[list[ClusterSession], KeyboardInterrupt | None]:
+    """Close the run's clusters and forget them: its sessions, for what became of each, and the
+    signal that arrived while they closed, if one did (they are closed all the same)."""
+    interrupt = None
+    try:
+        close_sessions(plan.run_id)
+    except KeyboardInterrupt as arrived:
+        interrupt = arrived
+    ended = [session for session in _sessions if session.plan.run_id == plan.run_id]
+    _sessions[:] = [session for session in _sessions if session not in ended]
+    return ended, interrupt
+
+
 def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
-    """Prefect flow state handler: close the flow's clusters once the run is finished."""
+    """Prefect flow state handler: close the run's clusters once it is finished, however Prefect started it."""
     if new_state.is_finished():
-        close_sessions(flow.name)
+        from .plan import PLAN_KEY
+
+        import prefect
+
+        plan = prefect.context.get(PLAN_KEY)
+        close_sessions(plan.run_id if plan is not None else None)
     return new_state
 
 
 def close_at_exit() -> None:
-    """Exit hook: close what is still open; after a signal, say so and exit with 128 + the signal.
+    """Exit hook: close what is still open; after a signal, exit with 128 + the signal.
 
     This is what ends a run interrupted under ``prefect run`` or in a script: their own
     handling of a ``KeyboardInterrupt`` knows nothing of clusters, nor of SIGTERM.
-    The project's command line reports the signal itself (``reported``).
     """
     try:
         close_sessions()
     except KeyboardInterrupt:  # a signal while closing: the clusters are closed all the same
         pass
-    if signals.received and not signals.reported:
+    if signals.received:
         interrupt = signals.Interrupted(signals.received[0])
-        print(interrupted_line(interrupt), file=sys.stderr, flush=True)
+        if not signals.reported:
+            print(interrupted_line(interrupt, _sessions), file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(interrupt.exit_status)  # the status Python's own exit would not give
 
 
-def kept_line(spec: ClusterSpec) -> str:
+def kept_line(session: ClusterSession) -> str:
     """What becomes of a kept cluster: it runs on until its idle timeout, or until stopped by hand."""
-    name = spec.kwargs["name"]
+    name = session.spec.kwargs["name"]
     return (
-        f"cluster {name} is kept running by choice: Coiled stops it after {spec.kwargs['idle_timeout']} "
+        f"cluster {name} is kept running by choice: Coiled stops it after {session.spec.kwargs['idle_timeout']} "
         f"without work; stop it now with `{stop_command(name)}`"
     )
 
 
-def interrupted_line(interrupt: KeyboardInterrupt) -> str:
-    """The one line that ends an interrupted run: which signal, and what became of the clusters."""
-    if kept_clusters:
-        what = "; ".join(kept_clusters)
+def interrupted_line(interrupt: KeyboardInterrupt, sessions: Sequence[ClusterSession]) -> str:
+    """The one line that ends an interrupted run: which signal, and what became of its clusters."""
+    kept = [kept_line(session) for session in sessions if session.spec.kept and session.began]
+    started = any(session.started for session in sessions if not session.spec.attached)
+    attached = [session.name for session in sessions if session.spec.attached and session.started]
+    if kept:
+        what = "; ".join(kept)
     else:
-        what = "no cluster is left running" if started_clusters else "nothing had started"
-    if attached_addresses:
-        kept = f"the cluster at {', '.join(dict.fromkeys(attached_addresses))} runs on (this project did not start it)"
-        what = f"{what}; {kept}" if started_clusters else f"disconnected; {kept}"
+        what = "no cluster is left running" if started else "nothing had started"
+    if attached:
+        runs_on = f"the cluster at {', '.join(dict.fromkeys(attached))} runs on (this project did not start it)"
+        what = f"{what}; {runs_on}" if started else f"disconnected; {runs_on}"
     return f"interrupted by {signals.signal_name(interrupt)}; {what}"
+
+
+class PerformanceReport:
+    """Dask's performance report of everything a client's cluster does from ``start`` to ``write``.
+
+    Made the way ``distributed.performance_report`` makes it, but written whole or not
+    at all (a full disk leaves no truncated file to block the next run) and with Bokeh's
+    scripts inline, so it shows without network.
+    """
+
+    def __init__(self, path: Path, label: str) -> None:
+        self.path = path
+        self.label = label  # the report's "calling code": which run it shows
+        self.started = 0.0
+        self.count = 0
+
+    def start(self, client: Any) -> None:
+        self.started = time.time()
+        self.count = client.run_on_scheduler(_monitor_count, callback_timeout=REPORT_TIMEOUT_SECONDS)
+        client.get_task_stream(start=0, stop=0)  # installs the task stream plugin
+
+    def write(self, client: Any, logger: logging.Logger) -> None:
+        """Write the report, unless the run was interrupted (a Ctrl-C wants the cluster closed, now)."""
+        if signals.received:
+            logger.warning("performance report not written: the run was interrupted")
+            return
+        try:
+            html = client.sync(
+                client.scheduler.performance_report,
+                start=self.started,
+                last_count=self.count,
+                code=self.label,
+                mode="inline",
+                callback_timeout=REPORT_TIMEOUT_SECONDS,
+            )
+            publish(self.path, html.encode())
+        except Exception as error:  # a report must never stand between the user and a closed cluster
+            logger.warning("performance report not written to %s: %s: %s", self.path, type(error).__name__, error)
+            return
+        logger.info("performance report written to %s", self.path)
+
+
+def _monitor_count(dask_scheduler: Any) -> int:
+    return dask_scheduler.monitor.count
+
+
+def publish(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path`` whole or not at all, never replacing a file that exists.
+
+    The bytes go to a temporary file beside it first, created as a plain write would be
+    (the umask decides its permissions); a hard link then puts it in place, which fails
+    if ``path`` appeared meanwhile.
+    """
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+
+
+def at_terminal() -> bool:
+    """Whether a person watches the output; logs and tests get none of the terminal extras."""
+    return sys.stdout.isatty()
+
+
+def compute_with_progress(client: Any, collection: Any) -> Any:
+    """Compute a Dask collection on ``client``'s cluster and return its result.
+
+    At a terminal, a computation still running after ``PROGRESS_AFTER_SECONDS`` shows
+    Dask's progress bar until it is done.
+    """
+    from distributed import TimeoutError as StillRunning  # asyncio's, not the builtin, before Python 3.11
+    from distributed import progress, wait
+
+    future = client.compute(collection)
+    if at_terminal():
+        with client.as_current():  # both find their client as the current one
+            try:
+                wait(future, timeout=PROGRESS_AFTER_SECONDS)
+            except StillRunning:
+                progress(future, notebook=False)
+                print(flush=True)  # the bar ends without a newline
+    return future.result()
 
 
 signals.install()

@@ -1,0 +1,144 @@
+"""What a flow module builds with: ``cluster_flow``, ``DaskCluster`` and the retry policy.
+
+The two ways Coiled's guide computes on a cluster are both here, fixed. Its LocalExecutor
+flow builds the flow inside ``with coiled.Cluster(...)``, which closes the cluster before
+``flow.run()`` starts, so dask silently computes on local threads: ``DaskCluster`` is a
+Prefect resource instead, which starts its cluster when the run reaches it (never at
+import, so ``prefect run -p`` works), hands its client to the tasks inside its ``with``
+block, and closes it after them. Its DaskExecutor flow passes ``cluster_class`` to
+Prefect's ``DaskExecutor``, which starts a cluster for every pass ``flow.run`` makes to
+retry a task (minutes each on Coiled): ``ClusterDaskExecutor`` starts the run's cluster
+on the first pass and keeps it for the whole run. Both take the cluster the run's plan
+chose (``plan.current_plan``).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import prefect
+from prefect import resource_manager
+from prefect.engine.state import Failed, Retrying, State
+from prefect.executors import DaskExecutor
+
+from ..settings import TASK_RETRIES
+from .backends import ClusterUnreachable
+from .coiled_api import CoiledUnavailable
+from .plan import current_plan, setting
+from .run import ATTEMPTS, EXIT_FAILED, ClusterFlow, exit_on_refusal
+from .session import ClusterSession, close_when_finished
+
+# OSErrors that no retry mends: the file is not there, or not allowed, or the disk is full.
+LASTING_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}
+
+
+def cluster_flow(name: str, *, every_task_on_cluster: bool = False) -> ClusterFlow:
+    """A flow whose clusters are closed however its run ends, with one summary line per run.
+
+    With ``every_task_on_cluster`` Prefect's ``DaskExecutor`` submits every task run to
+    the cluster, which starts when the run starts and serves every retry pass. Without
+    it tasks run in the flow's process, and those that need a cluster take a client
+    from ``with DaskCluster() as client:``.
+    """
+    flow = ClusterFlow(name, state_handlers=[close_when_finished])
+    if every_task_on_cluster:
+        flow.executor = ClusterDaskExecutor()
+    return flow
+
+
+def open_session(session: ClusterSession) -> Any:
+    """Start the session's cluster (or hand back its client); out of reach, one line and exit 1."""
+    with exit_on_refusal(CoiledUnavailable, ClusterUnreachable, code=EXIT_FAILED):
+        return session.open()
+
+
+@resource_manager(name="dask_cluster")
+class DaskCluster:
+    """A cluster that lives exactly as long as the tasks inside its ``with`` block."""
+
+    def __init__(self) -> None:
+        self.session = ClusterSession(current_plan(), prefect.context.get("logger"))
+
+    def setup(self) -> Any:
+        return open_session(self.session)
+
+    def cleanup(self, client: Any) -> None:
+        self.session.close()
+
+
+class ClusterDaskExecutor(DaskExecutor):
+    """A ``DaskExecutor`` on the run's cluster, one cluster per flow run, closed when the run ends
+    (or at once, when an exception, Ctrl-C included, escapes a pass)."""
+
+    def __init__(self) -> None:
+        # The worker-status watcher only warns about a duplicate scheduler plugin here.
+        super().__init__(watch_worker_status=False)
+        self.session: ClusterSession | None = None
+
+    @contextmanager
+    def start(self) -> Iterator[None]:
+        plan = current_plan()
+        if self.session is None or self.session.plan is not plan or not self.session.is_open:
+            self.session = ClusterSession(plan, self.logger)
+        session = self.session
+        self.client = open_session(session)
+        try:
+            self._pre_start_yield()
+            try:
+                yield
+            finally:
+                self._post_start_yield()
+        except BaseException:
+            session.close()
+            raise
+        finally:
+            self.client = None
+
+
+def passing(error: object) -> bool:
+    """Whether a retry could mend ``error``: a lost worker or connection, a timeout, a storage
+    service's hiccup. Bad data, a bug (``TypeError``, ``ValueError``), a missing file or a
+    closed client fail the same way every time, so they fail at once."""
+    if type(error).__name__ == "KilledWorker":  # distributed.scheduler's: its worker died under it
+        return True
+    if not isinstance(error, OSError):
+        return False
+    return error.errno not in LASTING_ERRNOS and not isinstance(
+        error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
+    )
+
+
+def retry_only_what_passes(task: Any, old_state: State, new_state: State) -> State:
+    """Task state handler: a failure is retried only if it could pass, and says how many times it ran."""
+    if isinstance(new_state, Failed):
+        new_state.context[ATTEMPTS] = prefect.context.get("task_run_count", 1)
+    if isinstance(new_state, Retrying) and isinstance(old_state, Failed) and not passing(old_state.result):
+        prefect.context.get("logger").info(
+            "Task '%s': not retried: %s fails the same way on every attempt", task.name, type(old_state.result).__name__
+        )
+        return old_state
+    return new_state
+
+
+def cluster_task_retries() -> dict[str, object]:
+    """Task keyword arguments for retrying tasks that compute on a cluster: ``max_retries``,
+    ``retry_delay`` and the handler that retries only failures that could pass (``passing``).
+
+    Flow modules call this when they are imported. A refused delay raises SettingError,
+    which the command line reports as it is; while ``prefect run -p`` loads a flow file
+    it is one line and exit 2 instead of Prefect's traceback.
+    """
+    if prefect.context.get("loading_flow"):
+        with exit_on_refusal():
+            seconds = setting("RETRY_DELAY_SECONDS")
+    else:
+        seconds = setting("RETRY_DELAY_SECONDS")
+    return {
+        "max_retries": TASK_RETRIES,
+        "retry_delay": timedelta(seconds=seconds),
+        "state_handlers": [retry_only_what_passes],
+    }
