@@ -18,6 +18,8 @@ what it needs from here in one import::
 - ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
 - ``FlowCommand``, ``cluster_client(plan)``: a command the flow adds to the command
   line (``declare(..., commands={"name": FlowCommand(...)})``) and the cluster it uses.
+- ``run_flow(name, parameters)``: a run as the command line makes it, and its
+  ``RunOutcome`` (state, result, failure): what tests check results with.
 - ``Estimate``, ``Machine``: what a flow's ``estimate`` returns and receives (its sizes
   against this machine's limits, checked before a run starts).
 
@@ -37,6 +39,7 @@ a misspelt override is never ignored without a word, whichever command runs.
 from .contract import FlowCommand, FlowContractError, FlowDeclaration, cluster_client, declare
 from .flow import DaskCluster, cluster_flow, cluster_task_retries
 from .plan import Estimate, Machine, RunPlan, warn_unknown_variables
+from .run import RunOutcome, run_flow
 from .session import compute_with_progress
 
 warn_unknown_variables()
@@ -48,10 +51,12 @@ __all__ = [
     "FlowContractError",
     "FlowDeclaration",
     "Machine",
+    "RunOutcome",
     "RunPlan",
     "cluster_client",
     "cluster_flow",
     "cluster_task_retries",
     "compute_with_progress",
     "declare",
+    "run_flow",
 ]

@@ -104,19 +104,13 @@ def refused(error: Exception) -> int:
 
 
 def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
-    from .plan import plan_run
-    from .run import outcome
+    from .run import run_flow
 
     try:
-        plan = plan_run(
-            declaration,
-            declaration.parsed(args.param),
-            cluster=args.cluster,
-            keep=args.keep,
-            report=args.report,
-            force=args.force,
+        parameters = declaration.parsed(args.param)
+        done = run_flow(
+            args.flow, parameters, cluster=args.cluster, keep=args.keep, report=args.report, force=args.force
         )
-        done = outcome(declaration.flow.run(plan=plan), declaration)
     except (ValueError, *UNREACHABLE) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so

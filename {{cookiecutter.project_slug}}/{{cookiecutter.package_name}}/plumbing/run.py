@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prefect import Flow
@@ -110,6 +111,24 @@ class RunOutcome:
     state: State
     result: Any
     failure: str | None
+
+
+def run_flow(
+    name: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    cluster: str | None = None,
+    keep: bool = False,
+    report: Path | None = None,
+    force: bool = False,
+) -> RunOutcome:
+    """Run the flow ``name`` as ``run`` does: checks first (ValueError, before any cluster starts), then
+    the run, its clusters closed however it ends. What the command line and the tests run flows with."""
+    from .contract import find_flow
+
+    declaration = find_flow(name)
+    plan = plan_run(declaration, parameters, cluster=cluster, keep=keep, report=report, force=force)
+    return outcome(declaration.flow.run(plan=plan), declaration)
 
 
 def outcome(state: State, declaration: FlowDeclaration) -> RunOutcome:

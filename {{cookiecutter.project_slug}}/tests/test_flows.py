@@ -1,0 +1,69 @@
+"""Every flow in ``flows/`` keeps the project's promises: it runs, a failure names its task, a Ctrl-C closes its cluster.
+
+A flow is covered the moment its module exists: each test runs once per flow, with the
+smoke parameters it declares, on a real ``distributed.LocalCluster``. The same promises
+at every moment of a cluster's life, for every signal and on every kind of cluster, are
+the plumbing's own tests (``tests/engine``, ``make test-all``).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.plumbing.cli import main
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import FLOWS, PACKAGE, project_env, run_held_and_signalled, smoke_args
+
+CLOSED = " closed transitions="  # the cluster session's line once a cluster is closed
+
+
+def test_the_project_declares_flows() -> None:
+    assert FLOWS, "no module in flows/ declares FLOW"
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_each_flow_runs_from_the_command_line_and_prints_its_result(
+    name: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prefect")
+    assert main(["run", name, *smoke_args(FLOWS[name], tmp_path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert out.startswith(f"{name}: Success\n") and len(out.splitlines()) > 1, out
+    assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="prefect")
+    result = FLOWS[name].result
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("injected: a bug")
+
+    monkeypatch.setattr(result, "run", broken)
+    assert main(["run", name, *smoke_args(FLOWS[name], tmp_path)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"{name}: Failed: task {result.name!r} failed: RuntimeError: injected: a bug"
+    )
+    assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_ctrl_c_while_it_computes_closes_its_cluster_and_says_so(name: str, tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) to a run with worker processes."""
+    command = [sys.executable, str(Path(__file__).with_name("held_open.py")), "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
+    env = project_env(
+        HELD_OPEN_AT="compute", **{f"{ENV_PREFIX}LOCAL_PROCESSES": "true", f"{ENV_PREFIX}LOCAL_N_WORKERS": "1"}
+    )
+    status, output = run_held_and_signalled(command, signal.SIGINT, env)
+    assert status == 130, output
+    assert output.count(CLOSED) == 1 and "Traceback" not in output, output
+    assert output.splitlines()[-1] == f"{name}: interrupted by SIGINT; no cluster is left running", output
