@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 from jinja2.ext import Extension
@@ -51,12 +52,25 @@ def markdown_text(value: object) -> str:
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 
 
+RULES_FILE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}" / "plumbing" / "rules.py"
+
+
+def settings_table() -> list[tuple[str, str]]:
+    """Every setting of the generated project with what it means, from its one table (``rules.SETTINGS``)."""
+    spec = spec_from_file_location("project_rules", RULES_FILE)
+    assert spec is not None and spec.loader is not None
+    rules = module_from_spec(spec)
+    spec.loader.exec_module(rules)
+    return [(name, setting.meaning) for name, setting in rules.SETTINGS.items()]
+
+
 class LiteralExtension(Extension):
-    """Registers the filters that keep answers literal (``literal``, ``markdown_text``) and
-    the global ``template_root``, the folder holding this template."""
+    """Registers the filters that keep answers literal (``literal``, ``markdown_text``), the
+    global ``template_root``, the folder holding this template, and ``settings_table``."""
 
     def __init__(self, environment):  # noqa: ANN001 - Jinja's signature
         super().__init__(environment)
         environment.globals["template_root"] = str(TEMPLATE_ROOT)
+        environment.globals["settings_table"] = settings_table
         environment.filters["literal"] = literal
         environment.filters["markdown_text"] = markdown_text

@@ -35,21 +35,11 @@ def run_in_project(project: Path, *args: str, timeout: float = 300) -> subproces
     )
 
 
-# The generated tests that start real engines for every flow are most of a generated
-# suite's time: the signal matrix (every signal at every moment of a cluster's life,
-# through both commands), a running scheduler with two workers, a dask-gateway server.
-# Each runs in full for both kinds of flow at least once (the default bake under the
-# Python running these tests, test_environments.py; the LocalExecutor bake and the bake
-# without examples, test_generated_suites.py) and for every flow a user adds; other
-# suites leave them out with ``deselect``.
-SIGNAL_MATRIX = "every_signal_at_every_moment"
-ENGINES = ("test_attached_cluster", "test_gateway")
-
-
-def deselect(*tests: str, keep_for: str | None = None) -> tuple[str, str]:
-    """pytest arguments that leave out ``tests`` (names or modules), except for the flow ``keep_for``."""
-    expression = f"not ({' or '.join(tests)})"
-    return ("-k", f"{expression} or {keep_for}" if keep_for else expression)
+# A generated project's plumbing tests (tests/engine: the signal matrix, attached
+# schedulers, gateways, settings) are marked ``engine`` and left out of its plain
+# ``pytest``. The template runs them once per test run, in one bake that holds every
+# kind of flow (test_generated_suites.py); every other bake runs the user's suite.
+WITH_ENGINE = ("-m", "engine or not engine")
 
 
 def run_generated_tests(project: Path, *pytest_args: str) -> subprocess.CompletedProcess:

@@ -7,10 +7,11 @@ generic tests (a failure injected into every task, retries, signals, estimates, 
 ``prefect run -p``) run for the new flow with no other file edited.
 
 The default bake's suite runs in tests/test_environments.py, inside a fresh venv per
-Python and the way a user runs it (one test process per core). Here the suites run in
-one process each (``-n 0``), since this suite already keeps every core busy; that also
-proves the generated tests need no particular order or parallelism. The examples' per-flow
-engine tests run with the default bake (bakery.py); here they run for the new flow.
+Python and the way a user runs it (one test process per core). Here one bake that holds
+both examples and the new flow runs the whole suite with its plumbing's own tests (the
+``engine`` marker: bakery.py), once per template test run; the other bakes run the
+suite a user runs, in one process each (``-n 0``), since this suite already keeps every
+core busy; that also proves the generated tests need no particular order or parallelism.
 """
 
 from __future__ import annotations
@@ -22,23 +23,27 @@ import sys
 from pathlib import Path
 
 import pytest
-from bakery import ENGINES, SIGNAL_MATRIX, bake, deselect, package_of, run_generated_tests, run_in_project
+from bakery import WITH_ENGINE, bake, package_of, run_generated_tests, run_in_project
 from expected_files import FLOW_HELPERS, expected_flows
 
 NEW_FLOW = "squares"
-# What the generic tests run for every flow; each must have run for the new one.
+# What a plain ``pytest`` runs for every flow; each must have run for the new one.
 GENERIC = [
+    "test_flows.py::test_each_flow_runs_from_the_command_line_and_prints_its_result[squares]",
+    "test_flows.py::test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster[squares]",
+    "test_flows.py::test_a_ctrl_c_while_it_computes_closes_its_cluster_and_says_so[squares]",
+    "test_squares.py::test_squares_add_up",
+]
+# What the plumbing's own tests run for every flow (the ``engine`` marker).
+GENERIC_ENGINE = [
     "test_failures.py::test_a_failing_task_fails_the_flow_names_itself_and_closes_the_cluster[squares:",
     "test_failures.py::test_a_transient_failure_is_retried_on_the_same_cluster[squares:",
     "test_failures.py::test_prefect_run_rejects_bad_parameters_before_any_cluster[squares]",
     "test_signals.py::test_every_signal_at_every_moment_closes_the_cluster[squares]",
     "test_estimates.py::test_more_worker_processes_than_the_cores_take_are_refused[squares]",
-    "test_cli.py::test_each_flow_runs_from_the_command_line_and_prints_its_result_once[squares]",
-    "test_cli.py::test_a_failing_task_exits_1_naming_the_task[squares]",
     "test_cli.py::test_each_flow_file_runs_with_prefect_run[squares]",
     "test_attached_cluster.py::test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result[squares]",
     "test_gateway.py::test_each_flow_gets_a_cluster_from_the_gateway_and_it_is_gone_after_the_run[squares]",
-    "test_squares.py::test_squares_add_up",
 ]
 
 # The s3:// tests skip without the s3 and s3-test extras; the template's own .venv has them,
@@ -83,39 +88,42 @@ def passed_tests(output: str) -> list[str]:
     return [line.removeprefix("PASSED ") for line in output.splitlines() if line.startswith("PASSED ")]
 
 
-def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess) -> None:
+def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess, expected: list[str]) -> None:
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     passed = passed_tests(done.stdout)
-    missing = [test for test in GENERIC if not any(NEW_FLOW in name and test in name for name in passed)]
+    missing = [test for test in expected if not any(NEW_FLOW in name and test in name for name in passed)]
     assert not missing, f"generic tests that did not run for {NEW_FLOW}: {missing}"
-    skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED") and GATEWAY_MODULE in line]
-    assert any(GATEWAY_MODULE in name for name in passed) and not skipped, (
+
+
+@pytest.mark.slow
+def test_the_whole_suite_with_the_plumbings_own_tests_covers_every_kind_of_flow(tmp_path) -> None:
+    """Both examples and the new flow, with the engine marker: the one run of the plumbing's tests."""
+    project = bake(tmp_path)
+    add_the_readme_flow(project)
+    done = run_generated_tests(project, "-rA", *WITH_ENGINE)
+    assert_green_and_covering_the_new_flow(done, GENERIC + GENERIC_ENGINE)
+    passed = passed_tests(done.stdout)
+    skipped = [test for test in S3_TESTS if not any(test in name for name in passed)]
+    assert not skipped, f"did not run (is s3fs or moto missing from the template's .venv?): {skipped}"
+    gateway_skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED") and GATEWAY_MODULE in line]
+    assert any(GATEWAY_MODULE in name for name in passed) and not gateway_skipped, (
         f"the gateway tests did not run (is dask-gateway or dask-gateway-server missing from the template's .venv?): "
-        f"{skipped}"
+        f"{gateway_skipped}"
     )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("answers", "examples_leave_out"),
-    [
-        # The new flow is of the DaskExecutor kind, so the engines serve here the other kind.
-        ({"executor": "LocalExecutor"}, (SIGNAL_MATRIX,)),
-        ({"executor": "DaskExecutor", "default_cluster": "coiled"}, (SIGNAL_MATRIX, *ENGINES)),
-    ],
+    "answers",
+    [{"executor": "LocalExecutor"}, {"executor": "DaskExecutor", "default_cluster": "coiled"}],
     ids=["LocalExecutor", "DaskExecutor-coiled-default"],
 )
-def test_a_flow_added_from_the_readme_is_covered_by_the_whole_suite(
-    answers: dict, examples_leave_out: tuple[str, ...], tmp_path
-) -> None:
+def test_a_flow_added_from_the_readme_is_covered_by_the_users_suite(answers: dict, tmp_path) -> None:
     project = bake(tmp_path, **answers)
     add_the_readme_flow(project)
-    done = run_generated_tests(project, "-n", "0", "-rA", *deselect(*examples_leave_out, keep_for=NEW_FLOW))
-    assert_green_and_covering_the_new_flow(done)
-    if "timeseries" in expected_flows(answers["executor"]):
-        passed = passed_tests(done.stdout)
-        skipped = [test for test in S3_TESTS if not any(test in name for name in passed)]
-        assert not skipped, f"did not run (is s3fs or moto missing from the template's .venv?): {skipped}"
+    done = run_generated_tests(project, "-n", "0", "-rA")
+    assert_green_and_covering_the_new_flow(done, GENERIC)
+    assert "engine" not in " ".join(passed_tests(done.stdout)), "a plain pytest ran the plumbing's own tests"
 
 
 @pytest.mark.slow
@@ -123,7 +131,7 @@ def test_a_project_without_the_examples_runs_its_own_flow_everywhere(tmp_path) -
     project = bake(tmp_path)
     delete_the_examples(project, "both")
     add_the_readme_flow(project)
-    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-rA"))
+    assert_green_and_covering_the_new_flow(run_generated_tests(project, "-n", "0", "-rA"), GENERIC)
 
     env = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     env["PYTHONPATH"] = str(project)

@@ -33,18 +33,19 @@ TABLE = [(answer, value) for answer in HOOK.RULES.ANSWERS for value in AWKWARD +
 # Run inside the baked project: what its own rules make of each value, read from the environment.
 READ_IN_PROJECT = """
 import json, sys
-from {package}.plumbing.clusters import coiled_cluster_kwargs
-from {package}.plumbing.overrides import SettingError, read_setting, variable
+from {package}.plumbing.plan import cluster_spec, setting
+from {package}.plumbing.rules import SettingError
+from {package}.settings import ENV_PREFIX
 
 seen = {{}}
 for key, value in json.loads(sys.argv[1]):
     try:
-        read_setting(key, "", {{variable(key): value}})
+        setting(key, {{ENV_PREFIX + key: value}})
         seen[f"{{key}}={{value}}"] = None
     except SettingError as error:
         seen[f"{{key}}={{value}}"] = str(error)
 try:
-    coiled_cluster_kwargs("f", {{variable("COILED_WORKER_MEMORY"): "1TiB", variable("COILED_WORKER_CPU"): "4"}})
+    cluster_spec("coiled", "f", environ={{ENV_PREFIX + "COILED_WORKER_MEMORY": "1TiB", ENV_PREFIX + "COILED_WORKER_CPU": "4"}})
 except SettingError as error:
     seen["ratio"] = str(error)
 print(json.dumps(seen))
