@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
+from cookiecutter.exceptions import FailedHookException
 from jinja2.ext import Extension
 
 # Characters that JSON leaves raw but that are not plain text elsewhere: DEL is forbidden
@@ -74,3 +76,45 @@ class LiteralExtension(Extension):
         environment.globals["settings_table"] = settings_table
         environment.filters["literal"] = literal
         environment.filters["markdown_text"] = markdown_text
+
+
+# Where cookiecutter logs that a hook failed: "Stopping generation because pre_gen_project
+# hook script didn't exit successfully", from 2.7 on with a traceback of its own code.
+HOOKS_LOGGER = "cookiecutter.hooks"
+
+
+class RefusalRecordFilter(logging.Filter):
+    """Drops cookiecutter's record of this template's pre-generation hook failing.
+
+    The hook refuses bad answers by printing one ``error:`` line per problem (and the
+    retry hint) and exiting 1; cookiecutter has no quieter way for a hook to stop
+    generation, and its record (a 12-line traceback through ``cookiecutter/hooks.py``)
+    says nothing about the answer at fault. A hook that crashes prints its own traceback,
+    so nothing is lost. Cookiecutter logs the record while working in the failing
+    template's folder, so other templates' hooks, this template's other hook and a Jinja
+    error rendering the hook (a template bug) are logged as cookiecutter logs them.
+    """
+
+    def __init__(self, template_root: Path) -> None:
+        super().__init__()
+        self.template_root = template_root
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.args != ("pre_gen_project",) or not (error is None or isinstance(error, FailedHookException)):
+            return True
+        try:
+            return Path.cwd().resolve() != self.template_root
+        except OSError:  # the working folder is gone: not this template's hook run
+            return True
+
+
+class RefusalsWithoutTraceback(Extension):
+    """Installs ``RefusalRecordFilter`` once per process when cookiecutter (or cruft)
+    loads this template's extensions, which it does before any hook runs."""
+
+    def __init__(self, environment):  # noqa: ANN001 - Jinja's signature
+        super().__init__(environment)
+        logger = logging.getLogger(HOOKS_LOGGER)
+        if not any(getattr(installed, "template_root", None) == TEMPLATE_ROOT for installed in logger.filters):
+            logger.addFilter(RefusalRecordFilter(TEMPLATE_ROOT))

@@ -204,6 +204,7 @@ def test_command_line_refuses(path: str, bad: tuple[dict, str], tmp_path: Path) 
         assert last.startswith(f"ValueError: {value} provided for choice variable {field}, but the choices are ")
     else:
         assert error_lines(done.stderr) == [f"error: {line}"], done.stderr
+        assert done.stdout.splitlines() == ["Hook script failed (exit status: 1)"], "no traceback of cookiecutter's"
     assert_nothing_written(tmp_path / "out")
 
 

@@ -61,6 +61,37 @@ def test_run_target_runs_the_flow_locally(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[-2:] == ["inc-double-add-sum: Success", "22"]  # sum(3x + 1 for x < 4)
 
 
+def offline_env(scratch: Path) -> dict[str, str]:
+    """Any download fails at once (every proxy variable points at the discard port, where
+    nothing listens), and pre-commit's cache is a folder that must stay absent."""
+    closed = "http://127.0.0.1:9"
+    proxies = {name: closed for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}  # fmt: skip
+    return {**proxies, "no_proxy": "", "NO_PROXY": "", "PRE_COMMIT_HOME": str(scratch / "pre-commit-home")}
+
+
+def test_lint_runs_ruff_offline_in_a_project_that_is_no_git_repository(tmp_path: Path) -> None:
+    """A new project is linted before any `git init` and without GitHub, with the environment's own ruff."""
+    project = bake(tmp_path / "bake")
+    done = make(project, "lint", f"PYTHON={sys.executable}", **offline_env(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    commands = [line for line in done.stdout.splitlines() if line.startswith(sys.executable)]
+    assert commands == [f"{sys.executable} -m ruff check .", f"{sys.executable} -m ruff format --check ."]
+    assert not (project / ".git").exists() and not (tmp_path / "pre-commit-home").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "reported"),
+    [("import os\n", "F401"), ("x=1\n", "1 file would be reformatted")],
+    ids=["lint-error", "format-error"],
+)
+def test_lint_fails_on_a_lint_or_format_error(source: str, reported: str, tmp_path: Path) -> None:
+    project = bake(tmp_path / "bake")
+    (project / package_of(project) / "flows" / "careless.py").write_text(source, encoding="utf-8")
+    done = make(project, "lint", f"PYTHON={sys.executable}", **offline_env(tmp_path))
+    assert done.returncode != 0
+    assert reported in done.stdout and "careless.py" in done.stdout, done.stdout + done.stderr
+
+
 def test_env_without_conda_mamba_or_micromamba_says_in_one_line_what_to_install(tmp_path: Path) -> None:
     """PATH is an empty folder, so none of the three is there: one line on stderr, a failure, nothing run."""
     project = bake(tmp_path / "bake")
