@@ -42,9 +42,23 @@ def rotated(names: list[str], round_: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
-def _flow_summary(runner: Any, parameters: dict[str, Any]) -> Any:
-    """The ``timeseries`` flow's summary, as ``python -m <package> run`` computes it."""
-    outcome = runner.run_flow("timeseries", "local", parameters)
+def _cluster_spec(package: str, name: str) -> Any:
+    """The embedded cluster's spec, as a flow run on it gets it."""
+    return _module(package, "plumbing.plan").cluster_spec("local", name)
+
+
+def _flow_summary(package: str, parameters: dict[str, Any], lent: Any = None) -> Any:
+    """The ``timeseries`` flow's summary, as ``python -m <package> run`` computes it; on the ``lent``
+    cluster spec instead of its own, when given (its plan is the run's, with that one spec)."""
+    from dataclasses import replace
+
+    plumbing, run = _module(package, "plumbing"), _module(package, "plumbing.run")
+    if lent is None:
+        outcome = plumbing.run_flow("timeseries", parameters, cluster="local")
+    else:
+        declaration = _module(package, "flows.timeseries").FLOW
+        plan = _module(package, "plumbing.plan").plan_run(declaration, parameters, cluster="local")
+        outcome = run.outcome(declaration.flow.run(plan=replace(plan, spec=lent)), declaration)
     if outcome.failure:
         raise SystemExit(f"timeseries flow failed: {outcome.failure}")
     return outcome.result
@@ -61,10 +75,9 @@ def timeseries_flow(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     Its module is imported before the clock starts, as on the plain-Dask side: imports
     are the same for both, and a long-lived process pays them once.
     """
-    runner = _module(package, "plumbing.runner")
     _module(package, "flows.timeseries")
     start = perf_counter()
-    summary = _flow_summary(runner, spec["parameters"])
+    summary = _flow_summary(package, spec["parameters"])
     return _frame_payload(summary, perf_counter() - start)
 
 
@@ -75,7 +88,7 @@ def timeseries_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     ts = _module(package, "flows.timeseries")
     window = _window(package, spec["parameters"])
     start = perf_counter()
-    cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
+    cluster_spec = _cluster_spec(package, ts.FLOW.name)
     with cluster_spec.start() as cluster, Client(cluster) as client:
         summary = ts.summarize_frame(ts.load_timeseries(window), client)
     return _frame_payload(summary, perf_counter() - start)
@@ -106,26 +119,25 @@ def _on_one_cluster(
     Against plain Dask (``others["dask"]``) this is what Prefect adds; other entries are
     variants of the flow's own computation, each with one setting changed.
 
-    The flow's own ``cluster_spec`` is swapped for one that lends this cluster, so its
-    resource, session, version check and closing report all run as usual; the cluster's
-    start and close are in neither timing.
+    The flow's run plan gets a cluster spec that lends this cluster, so its resource,
+    session, version check and closing report all run as usual; the cluster's start and
+    close are in neither timing.
     """
     from dataclasses import replace
 
     from distributed import Client
 
-    ts, runner = _module(package, "flows.timeseries"), _module(package, "plumbing.runner")
+    ts = _module(package, "flows.timeseries")
     seconds: dict[str, list[float]] = {"flow": [], **{name: [] for name in others}}
     summaries: dict[str, Any] = {}
-    owned = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
+    owned = _cluster_spec(package, ts.FLOW.name)
     with owned.start() as cluster, Client(cluster) as client:
         lent = replace(owned, cluster_class=lambda **_: _Lent(cluster))
-        _module(package, "plumbing.run_session").cluster_spec = lambda backend, flow_name: lent
         warm_up(client)
         for round_ in range(repeats):
             for side in rotated(list(seconds), round_):
                 start = perf_counter()
-                summaries[side] = _flow_summary(runner, parameters) if side == "flow" else others[side](client)
+                summaries[side] = _flow_summary(package, parameters, lent) if side == "flow" else others[side](client)
                 seconds[side].append(perf_counter() - start)
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
@@ -167,7 +179,7 @@ def read_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
 
     ts = _module(package, "flows.timeseries")
     start = perf_counter()
-    cluster_spec = _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name)
+    cluster_spec = _cluster_spec(package, ts.FLOW.name)
     with cluster_spec.start() as cluster, Client(cluster) as client:
         summary = plain_read(package, spec["path"], client)
     return _frame_payload(summary, perf_counter() - start)
@@ -271,7 +283,7 @@ def mapped_variants(package: str, spec: dict[str, Any]) -> dict[str, Any]:
         "flow_batched": (mapped_flow, batched),
     }
     seconds: dict[str, list[float]] = {name: [] for name in variants}
-    with _module(package, "plumbing.clusters").cluster_spec("local", mapped.FLOW.name).start() as cluster:
+    with _cluster_spec(package, mapped.FLOW.name).start() as cluster:
         for run, batch_size in variants.values():  # untimed: workers import what each variant needs
             run(mapped, cluster.scheduler_address, min(n, 10), batch_size)
         for round_ in range(spec["repeats"]):
@@ -298,7 +310,7 @@ def sweep_variant(package: str, spec: dict[str, Any]) -> dict[str, Any]:
     window = _window(package, spec["parameters"])
     started = perf_counter()
     with (
-        _module(package, "plumbing.clusters").cluster_spec("local", ts.FLOW.name).start() as cluster,
+        _cluster_spec(package, ts.FLOW.name).start() as cluster,
         Client(cluster) as client,
     ):
         start_s = perf_counter() - started

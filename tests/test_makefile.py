@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from bakery import CHOICES, bake, package_of
 
-EVERYDAY = ["help", "env", "venv", "flows", "run", "test", "lint", "doctor", "diagram"]
+EVERYDAY = ["help", "env", "venv", "flows", "run", "test", "test-all", "lint", "doctor", "diagram"]
 MAKE = shutil.which("make")
 CONDA_TOOLS = ["conda", "mamba", "micromamba"]
 
