@@ -54,16 +54,23 @@ def markdown_text(value: object) -> str:
 TEMPLATE_ROOT = Path(__file__).resolve().parent
 
 
-RULES_FILE = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}" / "plumbing" / "rules.py"
+PACKAGE_DIR = TEMPLATE_ROOT / "{{cookiecutter.project_slug}}" / "{{cookiecutter.package_name}}"
+# ``NAME = value`` in settings.py, where the value is a plain literal (not rendered from an answer).
+ASSIGNMENT = re.compile(r"^([A-Z_]+) = (\"[^\"]*\"|[0-9]+)", re.MULTILINE)
 
 
-def settings_table() -> list[tuple[str, str]]:
-    """Every setting of the generated project with what it means, from its one table (``rules.SETTINGS``)."""
-    spec = spec_from_file_location("project_rules", RULES_FILE)
+def settings_table() -> list[dict[str, str | None]]:
+    """Every setting of the generated project: its name, what it means (its one table,
+    ``rules.SETTINGS``), the answer that sets its default, and otherwise its default from settings.py."""
+    spec = spec_from_file_location("project_rules", PACKAGE_DIR / "plumbing" / "rules.py")
     assert spec is not None and spec.loader is not None
     rules = module_from_spec(spec)
     spec.loader.exec_module(rules)
-    return [(name, setting.meaning) for name, setting in rules.SETTINGS.items()]
+    literals = dict(ASSIGNMENT.findall((PACKAGE_DIR / "settings.py").read_text(encoding="utf-8")))
+    return [
+        {"name": name, "meaning": setting.meaning, "answer": setting.answer, "default": literals.get(name)}
+        for name, setting in rules.SETTINGS.items()
+    ]
 
 
 class LiteralExtension(Extension):
