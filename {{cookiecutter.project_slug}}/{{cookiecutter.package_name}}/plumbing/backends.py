@@ -114,16 +114,51 @@ def attached_spec(name: str, address: str, timeout: float) -> ClusterSpec:
 def connect(spec: ClusterSpec) -> Any:
     """A connected client; ClusterUnreachable if the scheduler does not answer within the connect timeout.
 
-    distributed's own default would retry for 30 seconds and end in a traceback.
+    distributed bounds only the TCP connect with its ``timeout``: the Dask handshake after
+    it waits forever on a listener that accepts and never answers (an HTTP server, a
+    wrong port), and its own default would retry for 30 seconds and end in a traceback.
+    So one deadline covers the client's whole start, and a start that fails closes the
+    client and stops its event loop's thread, leaving nothing behind.
     """
     address = spec.kwargs["address"]
     try:
-        return spec.cluster_class(**spec.kwargs, timeout=spec.connect_timeout)
+        return bounded(spec.cluster_class)(**spec.kwargs, timeout=spec.connect_timeout)
     except OSError as error:  # distributed's connect timeouts and refusals are OSErrors
         raise ClusterUnreachable(
             f"the scheduler at {address} cannot be reached ({error}); check the address, that the "
             "scheduler runs and that this machine can reach it; nothing was run"
         ) from None
+
+
+def bounded(client_class: type) -> type:
+    """``client_class`` (distributed's ``Client``) with its ``timeout`` over its whole start: connect,
+    handshake, identity, registration."""
+    import asyncio
+
+    from dask.typing import no_default
+    from dask.utils import parse_timedelta
+    from distributed.utils import wait_for
+
+    class BoundedClient(client_class):  # type: ignore[misc, valid-type]
+        async def _start(self, timeout: Any = no_default, **kwargs: Any) -> Any:
+            seconds = parse_timedelta(self._timeout if timeout is no_default else timeout, "s")
+            try:
+                return await wait_for(super()._start(timeout=timeout, **kwargs), seconds)
+            except BaseException as error:
+                await self._close(fast=True)  # closed: its destructor leaves it alone
+                if isinstance(error, asyncio.TimeoutError):  # whichever stage it was, distributed's words
+                    raise OSError(f"Timed out trying to connect to {self._start_arg} after {seconds:g} s") from None
+                raise
+
+        def start(self, **kwargs: Any) -> None:
+            try:
+                super().start(**kwargs)
+            except BaseException:
+                self._loop_runner.stop()  # distributed leaves the loop's thread running after a failed start
+                raise
+
+    BoundedClient.__name__ = BoundedClient.__qualname__ = client_class.__name__
+    return BoundedClient
 
 
 # dask-gateway (the ``gateway`` extra): where a team runs one (JupyterHub, Kubernetes or
