@@ -154,20 +154,36 @@ def test_a_misspelt_variable_is_named_with_the_closest_setting() -> None:
     ]
 
 
-@pytest.mark.parametrize("runner", ["run", "prefect run -p"])
-def test_a_retry_delay_refused_at_import_is_one_line_and_exit_2(runner: str) -> None:
+RUNNERS = ["run", "prefect run -p"]
+
+
+def run_refused(runner: str, key: str, value: str) -> str:
+    """The first flow run by ``runner`` with setting ``key`` at ``value``: it must exit 2 with one
+    line and no traceback; that line."""
     flow = next(iter(FLOWS))
     command = (
         [sys.executable, "-m", PACKAGE, "run", flow]
         if runner == "run"
         else [sys.executable, "-m", "prefect", "run", "-p", FLOWS[flow].source]
     )
-    env = project_env(**{variable("RETRY_DELAY_SECONDS"): "1e20", variable("CLUSTER"): "local"})
+    env = project_env(**{variable("CLUSTER"): "local", variable(key): value})
     done = subprocess.run(
         command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.splitlines()[-1] == (
+    assert "Traceback" not in done.stdout + done.stderr
+    return done.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+def test_a_retry_delay_refused_at_import_is_one_line_and_exit_2(runner: str) -> None:
+    assert run_refused(runner, "RETRY_DELAY_SECONDS", "1e20") == (
         f"error: {variable('RETRY_DELAY_SECONDS')}: '1e20' is not a number of seconds from 0 to 3600"
     )
-    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_setting_refused_when_prefect_runs_the_flow_file_is_one_line_and_exit_2() -> None:
+    """As from the command line (above, in this process): the plan refuses it before any cluster."""
+    assert run_refused("prefect run -p", "LOCAL_N_WORKERS", "abc") == (
+        f"error: {variable('LOCAL_N_WORKERS')}: 'abc' is not a whole number from 1 to 64"
+    )
