@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.server
 import inspect
+import json
 import logging
 import os
 import pty
@@ -508,3 +509,92 @@ def test_the_project_clusters_are_its_running_ones(change: dict, ours: bool) -> 
 
 def test_the_stop_command_is_this_projects() -> None:
     assert stop_command("x") == f"python -m {PACKAGE} clusters --stop x"
+
+
+TEAM = WORKSPACE or "team"  # the workspace the stand-in's user belongs to (and the project's, when it names one)
+
+
+class CoiledStandIn(http.server.BaseHTTPRequestHandler):
+    """Answers what the coiled client asks to list and delete clusters, as Coiled's API does: the user, their
+    workspace memberships, the workspace's clusters (one page, then an empty one), and deletions by id."""
+
+    def answer(self, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        account = {"slug": TEAM, "name": TEAM}
+        if self.path == "/api/v2/user/me":
+            self.answer({"username": "tester", "default_account": account})
+        elif self.path == "/api/v2/user/me/memberships":
+            self.answer([{"account": account, "is_admin": False, "is_default_account": True}])
+        elif self.path.startswith(f"/api/v2/clusters/account/{TEAM}/?"):
+            self.answer(self.server.records if "offset=0&" in self.path else [])
+        else:
+            self.send_error(404)
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.answer({})
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        self.server.requests.append(self.requestline)
+
+
+@contextmanager
+def coiled_stand_in(records: list[dict]) -> Iterator[http.server.HTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CoiledStandIn)
+    server.records, server.requests = records, []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def deletions(server: http.server.HTTPServer) -> list[str]:
+    return [line.split()[1] for line in server.requests if line.startswith("DELETE ")]
+
+
+def test_clusters_lists_and_stops_the_projects_running_clusters_only(tmp_path: Path) -> None:
+    """The real coiled client, asking a stand-in of Coiled's API on loopback: the command lists the
+    project's running clusters, stops one by name or all of them by id, and leaves every other alone."""
+    day = "2026-12-03T08:00:00+00:00"
+    records = [
+        {**RECORD, "id": 1},
+        {**RECORD, "id": 2, "name": "nightly", "tags": OURS, "current_state": state("pending")},  # COILED_NAME
+        {**RECORD, "id": 3, "current_state": state("stopped"), "created": day},  # the same name, in the history
+        {**RECORD, "id": 4, "name": "other-project-timeseries", "tags": THEIRS},
+    ]
+    deleted = f"/api/v2/clusters/account/{TEAM}/id/"
+    with coiled_stand_in(records) as server:
+        url = f"http://127.0.0.1:{server.server_port}"
+        env = offline_env(tmp_path, DASK_COILED__TOKEN="a-token", DASK_COILED__SERVER=url)
+        listed = run(CLUSTERS, env)
+        assert listed.returncode == 0, listed.stderr
+        assert [line.split("  ")[:2] for line in listed.stdout.splitlines()] == [
+            [RECORD["name"], "ready"],
+            ["nightly", "pending"],
+        ], listed.stdout
+        assert listed.stdout.splitlines()[0].endswith(f"  {url}/clusters/1")
+
+        unknown = run([*STOP_ALL, "someone-elses"], env)
+        assert unknown.returncode == 2 and unknown.stderr.splitlines() == [
+            f"error: --stop someone-elses: no running Coiled cluster of project {PROJECT_TAG}"
+            + (f" in workspace {WORKSPACE}" if WORKSPACE else "")
+            + f" has that name (running: {RECORD['name']}, nightly)"
+        ], unknown.stderr
+
+        one = run([*STOP_ALL, "nightly"], env)
+        assert (one.returncode, one.stdout, deletions(server)) == (0, "stopped nightly\n", [f"{deleted}2"])
+
+        every = run(STOP_ALL, env)
+        assert every.returncode == 0 and every.stdout.splitlines() == [f"stopped {RECORD['name']}", "stopped nightly"]
+        assert deletions(server) == [f"{deleted}2", f"{deleted}1", f"{deleted}2"]
+    for done in (listed, unknown, one, every):
+        assert "Traceback" not in done.stdout + done.stderr
