@@ -20,21 +20,52 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from distributed import Client
+from prefect import Parameter
 from prefect.engine.state import Failed
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
-from {{ cookiecutter.package_name }}.plumbing.registry import find_flow
-from {{ cookiecutter.package_name }}.plumbing.runner import failure_message
+from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration, find_flow
+from {{ cookiecutter.package_name }}.plumbing.run import failure_message
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, WAIT_SECONDS, free_port, project_env, run_held_and_signalled, smoke_args, smoke_result
-from test_failures import injected, work_tasks
-from test_signals import commands
+from flowkit import (
+    FLOWS,
+    PACKAGE,
+    WAIT_SECONDS,
+    free_port,
+    project_env,
+    run_held_and_signalled,
+    smoke_args,
+    smoke_result,
+)
 
 WORKERS = 2
+
+
+def run_command(name: str, folder: Path) -> list[str]:
+    """The flow's run through the project's command line, under held_open.py (the signal tests' moments)."""
+    held_open = Path(__file__).resolve().parents[1] / "held_open.py"
+    return [sys.executable, str(held_open), "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], folder)]
+
+
+def fail_a_cluster_task(declaration: FlowDeclaration, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make a task that computes on the cluster (one with retries, else the last) fail once it has done
+    its work; what its error says. The failing ``run`` is a closure, so it travels by value to workers."""
+    flow = declaration.flow
+    tasks = sorted((task for task in flow.tasks if not isinstance(task, Parameter)), key=lambda task: flow.slugs[task])
+    task = next((task for task in tasks if task.max_retries), tasks[-1])
+    said, original = f"RuntimeError: injected into {flow.slugs[task]}", task.run
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)
+        raise RuntimeError(said.partition(": ")[2])
+
+    monkeypatch.setattr(task, "run", run)
+    return said
 
 
 @dataclass(frozen=True)
@@ -122,14 +153,14 @@ def assert_up_and_idle(cluster: RunningCluster) -> None:
 
 @pytest.mark.parametrize("name", FLOWS)
 def test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result(
-    name: str, running_cluster: RunningCluster, capsys
+    name: str, running_cluster: RunningCluster, tmp_path: Path, capsys
 ) -> None:
     declaration = FLOWS[name]
-    expected = str(smoke_result(declaration))
+    expected = str(smoke_result(declaration, tmp_path))
     capsys.readouterr()
     before = transitions(running_cluster)
 
-    assert main(["run", name, "--cluster", running_cluster.address, *smoke_args(declaration)]) == 0
+    assert main(["run", name, "--cluster", running_cluster.address, *smoke_args(declaration, tmp_path)]) == 0
 
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: Success\n") and out.count(expected) == 1, out
@@ -144,24 +175,21 @@ def test_a_failed_task_leaves_the_attached_cluster_up_and_idle(
     """The address comes from ``<PREFIX>_CLUSTER`` here; the failure goes into a task that computes on the cluster."""
     monkeypatch.setenv(f"{ENV_PREFIX}CLUSTER", running_cluster.address)
     declaration = find_flow(name)
-    tasks = work_tasks(declaration)
-    task = next((task for task in tasks if task.max_retries), tasks[-1])
-    slug = declaration.flow.slugs[task]
-    monkeypatch.setattr(task, "run", injected(slug, tmp_path / "attempts", task.run))
+    said = fail_a_cluster_task(declaration, monkeypatch)
 
-    state = declaration.run(declaration.smoke)
+    state = declaration.run(declaration.smoke_parameters(tmp_path))
 
     assert isinstance(state, Failed)
-    assert f"RuntimeError: injected into {slug}" in failure_message(state, declaration.flow)
+    assert said in failure_message(state, declaration.flow)
     assert_up_and_idle(running_cluster)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("name", FLOWS)
 def test_a_signal_mid_run_disconnects_and_leaves_the_attached_cluster_up(
-    name: str, signum: int, running_cluster: RunningCluster
+    name: str, signum: int, running_cluster: RunningCluster, tmp_path: Path
 ) -> None:
-    command = [*commands(name)["run"], "--cluster", running_cluster.address]
+    command = [*run_command(name, tmp_path), "--cluster", running_cluster.address]
     status, output = run_held_and_signalled(command, signum, project_env(HELD_OPEN_AT="compute"))
 
     assert status == 128 + signum, output
@@ -176,14 +204,14 @@ def test_a_signal_mid_run_disconnects_and_leaves_the_attached_cluster_up(
 
 @pytest.mark.parametrize("name", FLOWS)
 def test_an_address_with_nothing_listening_fails_with_one_line_before_any_work(
-    name: str, monkeypatch: pytest.MonkeyPatch, capsys
+    name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys
 ) -> None:
     """In this process, where the command line's imports are done: the bound is the connect's."""
     address = f"tcp://127.0.0.1:{free_port()}"
     monkeypatch.setenv(f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS", "2")
     began = time.monotonic()
     with pytest.raises(SystemExit) as exited:  # as ``python -m`` ends: exit status 1
-        main(["run", name, "--cluster", address, *smoke_args(FLOWS[name])])
+        main(["run", name, "--cluster", address, *smoke_args(FLOWS[name], tmp_path)])
     elapsed = time.monotonic() - began
     assert exited.value.code == 1
     assert elapsed < 10, f"took {elapsed:.1f} s"  # a hang guard: distributed alone would retry for 30 s

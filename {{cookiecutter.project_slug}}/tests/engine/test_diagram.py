@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -13,19 +12,18 @@ import pytest
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 
-from flowkit import FLOWS, PACKAGE
+from flowkit import FLOWS, PACKAGE, PROJECT_ROOT, project_env
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# What drawing needs beyond pip's reach (dot) and the diagram extra (the graphviz package).
+needs_graphviz = pytest.mark.skipif(
+    shutil.which("dot") is None or importlib.util.find_spec("graphviz") is None,
+    reason="needs Graphviz's dot program on PATH (conda install graphviz, apt-get install graphviz, brew install "
+    "graphviz) and the graphviz Python package (.[diagram])",
+)
 
 
-@pytest.mark.skipif(
-    shutil.which("dot") is None,
-    reason="Graphviz's dot program is not on PATH (conda install graphviz, apt-get install graphviz, brew install graphviz)",
-)
-@pytest.mark.skipif(
-    importlib.util.find_spec("graphviz") is None, reason="the graphviz Python package is not installed (.[diagram])"
-)
+@needs_graphviz
 def test_writes_one_png_per_flow(tmp_path: Path, capsys) -> None:
     output = tmp_path / "pictures"
     assert main(["diagram", "--output-dir", str(output)]) == 0
@@ -46,7 +44,7 @@ def test_missing_dot_is_one_line_with_the_install_command(tmp_path: Path) -> Non
         text=True,
         timeout=300,
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PATH": str(empty)},
+        env=project_env(PATH=str(empty)),
     )
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
@@ -65,3 +63,12 @@ def test_missing_graphviz_package_is_one_line_with_the_install_command(
     assert line.startswith("error: drawing diagrams needs the graphviz Python package")
     assert "pip install -e '.[diagram]'" in line
     assert not output.exists()
+
+
+@needs_graphviz
+def test_an_output_folder_that_cannot_be_made_is_one_line(tmp_path: Path, capsys) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a folder")
+    assert main(["diagram", "--output-dir", str(taken / "pictures")]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and str(taken) in line

@@ -37,18 +37,23 @@ from {{ cookiecutter.package_name }}.plumbing.doctor import (
     check_must_match,
     check_pins,
     check_python,
+    check_settings,
     check_storage,
     installed_from_metadata,
     installed_from_scan,
     project_pins,
 )
+from {{ cookiecutter.package_name }}.plumbing.plan import setting
+from {{ cookiecutter.package_name }}.plumbing.rules import SETTINGS, SettingError
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
+
+from flowkit import PROJECT_ROOT, project_env
 
 try:
     import tomllib
 except ImportError:  # Python < 3.11: pytest depends on tomli there
     import tomli as tomllib
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"
 
 
@@ -64,6 +69,19 @@ def doctor_in_this_process(extra_path: Path, monkeypatch: pytest.MonkeyPatch, ca
     return code, captured.out, captured.err
 
 
+def doctor_command(env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m <package> doctor`` as a user runs it, in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", PACKAGE, "doctor"],
+        capture_output=True,
+        text=True,
+        timeout=300,  # a hang guard: the scan and ``pip check`` take seconds
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def is_installed() -> bool:
     try:
         metadata.distribution(DISTRIBUTION)
@@ -73,9 +91,7 @@ def is_installed() -> bool:
 
 
 def test_this_environment_has_no_problem_and_ships_the_code_once() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", PACKAGE, "doctor"], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
-    )
+    done = doctor_command(project_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("doctor: no problems")
     assert not [line for line in done.stdout.splitlines() if line.startswith(PROBLEM)]
@@ -86,6 +102,38 @@ def test_this_environment_has_no_problem_and_ships_the_code_once() -> None:
         expected = f"ok       package sync ships this project's code once: it uploads {PROJECT_ROOT} as coiled_local_"
         assert f"note     {DISTRIBUTION} is not installed" in done.stdout
     assert expected in done.stdout
+
+
+def test_valid_settings_are_one_ok_line() -> None:
+    assert check_settings() == [Finding(OK, f"all {len(SETTINGS)} settings are valid (settings.py and environment)")]
+
+
+def test_a_refused_setting_is_a_problem_and_exit_1(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setenv(f"{ENV_PREFIX}LOCAL_N_WORKERS", "abc")
+    assert main(["doctor"]) == 1
+    report = capsys.readouterr().out.splitlines()
+    assert [line for line in report if line.startswith(PROBLEM)] == [
+        f"problem  {ENV_PREFIX}LOCAL_N_WORKERS: 'abc' is not a whole number from 1 to 64"
+    ]
+    assert report[-1] == "doctor: 1 problem to fix before running on Coiled"
+
+
+def test_every_refused_setting_is_named_on_a_line_of_its_own() -> None:
+    """Every setting refused at once, as a fresh interpreter reads them: one problem line each, in the
+    table's order, with the line a run would stop at; the doctor runs even though the flows cannot be
+    imported (a refused retry delay stops their import)."""
+    refused = {ENV_PREFIX + key: "-1" for key in SETTINGS}
+    expected = []
+    for key in SETTINGS:
+        with pytest.raises(SettingError) as error:
+            setting(key, refused)
+        expected.append(f"problem  {error.value}")
+    done = doctor_command(project_env(**refused))
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = done.stdout.splitlines()
+    assert [line for line in report if line.startswith(PROBLEM)] == expected, done.stdout
+    assert report[-1] == f"doctor: {len(SETTINGS)} problems to fix before running on Coiled"
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_a_second_copy_of_the_package_on_sys_path_is_shipped_twice(

@@ -98,7 +98,8 @@ class ClusterFlow(Flow):
 
     def plan_here(self, parameters: Mapping[str, Any]) -> RunPlan:
         """The plan of a run started without one; a refusal is one line and an exit, as on the command line."""
-        with exit_on_refusal(ValueError, code=EXIT_USAGE), exit_on_refusal(*UNREACHABLE, code=EXIT_FAILED):
+        # The usage refusals inside: exit_on_refusal takes every SettingError, whatever its code.
+        with exit_on_refusal(*UNREACHABLE, code=EXIT_FAILED), exit_on_refusal(ValueError, code=EXIT_USAGE):
             if self.declaration is None:  # a flow not (yet) declared: nothing to check its parameters by
                 return RunPlan(self.name, dict(parameters), cluster_spec(resolve_backend(), self.name))
             return plan_run(self.declaration, parameters)
