@@ -29,20 +29,19 @@ PLUMBING = [
 ENGINE_TESTS = [
     "conftest.py",
     "test_attached_cluster.py",
+    "test_backends.py",
     "test_cli.py",
-    "test_clusters.py",
-    "test_coiled_access.py",
+    "test_coiled.py",
     "test_contract.py",
     "test_diagram.py",
     "test_doctor.py",
     "test_estimates.py",
     "test_failures.py",
     "test_gateway.py",
-    "test_project_clusters.py",
+    "test_plan.py",
     "test_report.py",
     "test_settings.py",
     "test_signals.py",
-    "test_versions.py",
 ]
 
 

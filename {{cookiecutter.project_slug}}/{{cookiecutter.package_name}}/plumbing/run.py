@@ -42,14 +42,14 @@ UNREACHABLE = (CoiledUnavailable, ClusterUnreachable)
 
 @contextmanager
 def exit_on_refusal(*refusals: type[Exception], code: int = EXIT_USAGE) -> Iterator[None]:
-    """Turn a refusal into its one line and an exit with ``code``.
+    """Turn a refusal (by default a SettingError) into its one line and an exit with ``code``.
 
     For the code Prefect calls (``prefect run -p``): Prefect shows any exception with
     its traceback, while an exit passes through it untouched.
     """
     try:
         yield
-    except (SettingError, *refusals) as error:
+    except refusals or (SettingError,) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(code) from None
 
@@ -98,7 +98,6 @@ class ClusterFlow(Flow):
 
     def plan_here(self, parameters: Mapping[str, Any]) -> RunPlan:
         """The plan of a run started without one; a refusal is one line and an exit, as on the command line."""
-        # The usage refusals inside: exit_on_refusal takes every SettingError, whatever its code.
         with exit_on_refusal(*UNREACHABLE, code=EXIT_FAILED), exit_on_refusal(ValueError, code=EXIT_USAGE):
             if self.declaration is None:  # a flow not (yet) declared: nothing to check its parameters by
                 return RunPlan(self.name, dict(parameters), cluster_spec(resolve_backend(), self.name))
