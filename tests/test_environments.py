@@ -150,9 +150,15 @@ def test_a_worker_from_another_pin_set_is_refused_on_connect(python_env: PythonE
     script = CONNECT.format(package=package_of(project))
     done = run([sys.executable, "-c", script, python_env.python], cwd=project, timeout=300, PYTHONPATH=str(project))
     assert done.returncode == 0, output(done)
-    *_, message, closed = done.stdout.splitlines()
-    assert message.startswith("refused the cluster's packages do not match this environment"), output(done)
-    assert message.endswith("run `doctor` before retrying") and closed == "closed"
+    lines = done.stdout.splitlines()
+    refused, closed = (
+        lines.index(
+            "refused the cluster's packages do not match this environment's; rebuild the environment from the pins and run `doctor` before retrying:"
+        ),
+        lines[-1],
+    )
+    message = "\n".join(lines[refused + 1 : -1])
+    assert closed == "closed" and all(line.startswith("  ") for line in lines[refused + 1 : -1]), output(done)
     assert f"python: this machine has {here}, worker tcp://127.0.0.1:" in message
     worker_pins, our_pins = CONTEXT["_pins"][python_env.version], CONTEXT["_pins"][here]
     for name in ("dask", "distributed", "tornado", "cloudpickle", "msgpack"):

@@ -304,7 +304,6 @@ def check_cluster_versions(client: Any) -> None:
     problems = find_mismatches(client.get_versions())
     if problems:
         raise VersionMismatchError(
-            "the cluster's packages do not match this environment ("
-            + "; ".join(problems)
-            + "); rebuild the environment from the pins and run `doctor` before retrying"
+            "the cluster's packages do not match this environment's; rebuild the environment from the pins "
+            "and run `doctor` before retrying:" + "".join(f"\n  {problem}" for problem in problems)
         )

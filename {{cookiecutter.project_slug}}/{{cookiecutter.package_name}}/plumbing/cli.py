@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .contract import FlowCommand, FlowContractError, FlowDeclaration, find_flows
 from .rules import BACKENDS, SettingError
-from .run import EXIT_FAILED, EXIT_USAGE, UNREACHABLE
+from .run import EXIT_FAILED, EXIT_USAGE, CANNOT_START
 from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
@@ -100,7 +100,7 @@ def refused(error: Exception) -> int:
     settings, flow modules, sizes), 1 for a Coiled that cannot be reached or refuses, and
     for a scheduler address or gateway that does not answer."""
     print(f"error: {error}", file=sys.stderr)
-    return EXIT_FAILED if isinstance(error, UNREACHABLE) else EXIT_USAGE
+    return EXIT_FAILED if isinstance(error, CANNOT_START) else EXIT_USAGE
 
 
 def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
@@ -111,7 +111,7 @@ def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
         done = run_flow(
             args.flow, parameters, cluster=args.cluster, keep=args.keep, report=args.report, force=args.force
         )
-    except (ValueError, *UNREACHABLE) as error:
+    except (ValueError, *CANNOT_START) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so
         return exit_status(interrupt)
@@ -131,7 +131,7 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     try:
         plan = plan_command(args.command, args.cluster)
         print(command.run(args, plan))
-    except (ValueError, *UNREACHABLE) as error:
+    except (ValueError, *CANNOT_START) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:
         sessions, _ = end_run(plan) if plan is not None else ([], None)
@@ -153,7 +153,7 @@ def clusters_command(args: argparse.Namespace) -> int:
 
     try:
         print(listed(args.stop, setting("COILED_WORKSPACE")))
-    except (ValueError, *UNREACHABLE) as error:
+    except (ValueError, *CANNOT_START) as error:
         return refused(error)
     return 0
 

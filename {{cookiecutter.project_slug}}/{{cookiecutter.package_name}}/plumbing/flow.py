@@ -26,10 +26,8 @@ from prefect.engine.state import Failed, Retrying, State
 from prefect.executors import DaskExecutor
 
 from ..settings import TASK_RETRIES
-from .backends import ClusterUnreachable
-from .coiled_api import CoiledUnavailable
 from .plan import current_plan, setting
-from .run import ATTEMPTS, EXIT_FAILED, ClusterFlow, exit_on_refusal
+from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal
 from .session import ClusterSession, close_when_finished
 
 # OSErrors that no retry mends: the file is not there, or not allowed, or the disk is full.
@@ -51,8 +49,9 @@ def cluster_flow(name: str, *, every_task_on_cluster: bool = False) -> ClusterFl
 
 
 def open_session(session: ClusterSession) -> Any:
-    """Start the session's cluster (or hand back its client); out of reach, one line and exit 1."""
-    with exit_on_refusal(CoiledUnavailable, ClusterUnreachable, code=EXIT_FAILED):
+    """Start the session's cluster (or hand back its client); out of reach or of other versions,
+    its lines and exit 1 (Prefect would show the error as a traceback of its own)."""
+    with exit_on_refusal(*CANNOT_START, code=EXIT_FAILED):
         return session.open()
 
 

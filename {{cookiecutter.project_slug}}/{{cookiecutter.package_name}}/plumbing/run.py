@@ -23,7 +23,7 @@ from prefect.engine.state import State, TriggerFailed
 from prefect.utilities.logging import get_logger
 
 from . import signals
-from .backends import ClusterUnreachable
+from .backends import ClusterUnreachable, VersionMismatchError
 from .coiled_api import CoiledUnavailable
 from .plan import PLAN_KEY, RunPlan, cluster_spec, plan_run, resolve_backend
 from .rules import SettingError
@@ -36,8 +36,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 # Where a failed task's state keeps how many times it ran (flow.py, the retry policy).
 ATTEMPTS = "attempts"
-# Out of reach: the run never started, through no fault of the command line (exit 1).
-UNREACHABLE = (CoiledUnavailable, ClusterUnreachable)
+# The run never started, through no fault of the command line (exit 1): Coiled, a gateway or
+# a scheduler out of reach, or a cluster whose packages do not match this environment's.
+CANNOT_START = (CoiledUnavailable, ClusterUnreachable, VersionMismatchError)
 
 
 @contextmanager
@@ -98,7 +99,7 @@ class ClusterFlow(Flow):
 
     def plan_here(self, parameters: Mapping[str, Any]) -> RunPlan:
         """The plan of a run started without one; a refusal is one line and an exit, as on the command line."""
-        with exit_on_refusal(*UNREACHABLE, code=EXIT_FAILED), exit_on_refusal(ValueError, code=EXIT_USAGE):
+        with exit_on_refusal(*CANNOT_START, code=EXIT_FAILED), exit_on_refusal(ValueError, code=EXIT_USAGE):
             if self.declaration is None:  # a flow not (yet) declared: nothing to check its parameters by
                 return RunPlan(self.name, dict(parameters), cluster_spec(resolve_backend(), self.name))
             return plan_run(self.declaration, parameters)
