@@ -253,6 +253,8 @@ def test_a_transient_failure_is_retried_on_the_same_cluster(
     one_worker_process: None,
 ) -> None:
     declaration, task = find_flow(flow_name), task_by_slug(flow_name, slug)
+    (tmp_path / "expected").mkdir()
+    (tmp_path / "retried").mkdir()
     expected = smoke_result(declaration, tmp_path / "expected")
     record = tmp_path / "attempts"
     log_start = len(prefect_log())
