@@ -124,9 +124,7 @@ def test_param_values_take_the_type_of_their_default(typed_flow: str, capsys) ->
         "line break", "escape sequence", "not json", "null for a flag", "no value", "no name", "unknown", "escape in the name",
     ],
 )  # fmt: skip
-def test_a_param_that_breaks_the_rules_exits_2_with_one_line(
-    pair: str, message: str, typed_flow: str, capsys
-) -> None:
+def test_a_param_that_breaks_the_rules_exits_2_with_one_line(pair: str, message: str, typed_flow: str, capsys) -> None:
     assert main(["run", typed_flow, "--param", pair]) == 2
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [f"error: {message}"] and captured.out == ""
