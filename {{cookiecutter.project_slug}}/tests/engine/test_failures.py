@@ -328,7 +328,9 @@ def test_a_lasting_error_is_not_retried(
         (OSError(errno.ENOSPC, "No space left on device"), False),
         (OSError(errno.EACCES, "denied"), False),
     ],
-    ids=lambda value: value if isinstance(value, bool) else type(value).__name__ + str(getattr(value, "errno", "")),
+    ids=lambda value: (
+        str(value) if isinstance(value, bool) else type(value).__name__ + str(getattr(value, "errno", ""))
+    ),
 )
 def test_only_failures_that_could_pass_are_retried(error: BaseException, retried: bool) -> None:
     assert passing(error) is retried
