@@ -3,14 +3,17 @@ finds them), and how they start the real servers they test against."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration, find_flows
@@ -35,6 +38,24 @@ def smoke_args(declaration: FlowDeclaration, folder: Path) -> list[str]:
 def smoke_result(declaration: FlowDeclaration, folder: Path) -> object:
     """The flow's result for its smoke parameters, run on the embedded cluster: what any other cluster must give."""
     return declaration.run(declaration.smoke_parameters(folder)).result[declaration.result].result
+
+
+@contextmanager
+def extra_flows(folder: Path) -> Iterator[Path]:
+    """``folder`` as a second folder of the ``flows`` package while the block runs, for flow modules a test
+    writes (write them before the first ``find_flows``); afterwards neither the folder nor its modules are found."""
+    package = importlib.import_module(f"{PACKAGE}.flows")
+    folder.mkdir(parents=True, exist_ok=True)
+    before, modules = list(package.__path__), set(sys.modules)
+    package.__path__.append(str(folder))
+    try:
+        yield folder
+    finally:
+        package.__path__[:] = before
+        for name in set(sys.modules) - modules:
+            if name.startswith(f"{package.__name__}."):
+                del sys.modules[name]
+        importlib.invalidate_caches()
 
 
 def free_port() -> int:

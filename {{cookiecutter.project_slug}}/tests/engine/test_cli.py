@@ -1,27 +1,61 @@
-"""The command line, run as a user would run it, for every flow in ``flows/``."""
+"""The command line, run as a user would run it: what tests/test_flows.py does not already prove.
+
+``--param`` values are read by the rules settings follow (ASCII digits only, one line of
+text, a long value cut in the message), on a flow written here with a parameter of
+each type, so the rules are proved whatever flows the project has.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from prefect.cli import cli as prefect_cli
 
-from {{ cookiecutter.package_name }}.plumbing.cli import main, parse_params
+from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, PACKAGE, smoke_args
+from flowkit import FLOWS, PACKAGE, PROJECT_ROOT, extra_flows, smoke_args, smoke_result
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TYPED = "typed"
+# A flow with one parameter of each type --param reads, whose result is what it was given.
+TYPED_MODULE = f"""
+from {PACKAGE}.plumbing import cluster_flow, declare
+from prefect import Parameter, task
+
+
+@task
+def given(n, rate, freq, fast):
+    return [n, rate, freq, fast]
+
+
+with cluster_flow({TYPED!r}) as flow:
+    result = given(
+        Parameter("n", default=1), Parameter("rate", default=0.5), Parameter("freq", default="1h"),
+        Parameter("fast", default=False),
+    )
+
+FLOW = declare(flow, description="returns its parameters", result=result, smoke=dict(n=2))
+"""
+NOT_WHOLE = "is not a whole number written in ASCII digits"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", PACKAGE, *args], capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT
     )
+
+
+@pytest.fixture
+def typed_flow(tmp_path: Path) -> Iterator[str]:
+    """The flow ``typed`` (TYPED_MODULE), found by the command line beside the project's own flows."""
+    with extra_flows(tmp_path / "flows") as folder:
+        (folder / "zz_typed.py").write_text(TYPED_MODULE)
+        yield TYPED
 
 
 def test_flows_lists_every_flow_with_its_description_and_defaults(capsys) -> None:
@@ -41,45 +75,59 @@ def test_run_help_lists_the_flows_and_their_parameters() -> None:
 
 
 @pytest.mark.parametrize("name", FLOWS)
-def test_each_flow_runs_from_the_command_line_and_prints_its_result_once(name: str, capsys) -> None:
-    assert main(["run", name, "--cluster", "local", *smoke_args(FLOWS[name])]) == 0
-    out = capsys.readouterr().out
-    expected = str(FLOWS[name].run(FLOWS[name].smoke).result[FLOWS[name].result].result)
-    assert out.startswith(f"{name}: Success\n") and out.count(expected) == 1, out
+def test_each_flow_runs_from_the_command_line_and_prints_its_result_once(name: str, tmp_path: Path, capsys) -> None:
+    """What ``run`` prints is the flow's result, the same as a run in this process computes."""
+    (tmp_path / "expected").mkdir()
+    (tmp_path / "run").mkdir()
+    expected = str(smoke_result(FLOWS[name], tmp_path / "expected"))
+    capsys.readouterr()
+    assert main(["run", name, "--cluster", "local", *smoke_args(FLOWS[name], tmp_path / "run")]) == 0
+    assert capsys.readouterr().out == f"{name}: Success\n{expected}\n"
 
 
-def test_a_run_logs_its_cluster_and_one_summary_line() -> None:
+def test_a_run_logs_its_cluster_and_one_summary_line(tmp_path: Path) -> None:
     name = next(iter(FLOWS))
-    done = cli("run", name, *smoke_args(FLOWS[name]))
+    done = cli("run", name, *smoke_args(FLOWS[name], tmp_path))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("dashboard=") == 1 and done.stdout.count(f"flow={name} state=Success wall=") == 1
+    assert done.stdout.count("dashboard=") == 1, done.stdout
+    assert done.stdout.count(f"flow={name} state=Success wall=") == 1, done.stdout
 
 
-@pytest.mark.parametrize("name", FLOWS)
-def test_a_failing_task_exits_1_naming_the_task(name: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    flow = FLOWS[name].flow
-    last = FLOWS[name].result
-
-    def broken(*args, **kwargs):
-        raise ArithmeticError("injected: disk full")
-
-    monkeypatch.setattr(last, "run", broken)
-    assert main(["run", name, *smoke_args(FLOWS[name])]) == 1
-    err = capsys.readouterr().err
-    assert f"{name}: Failed: task {last.name!r} failed: ArithmeticError: injected: disk full" in err
-    assert flow.get_tasks(name=last.name)
+def test_param_values_take_the_type_of_their_default(typed_flow: str, capsys) -> None:
+    given = ["--param", "n=-12", "--param", "rate=2", "--param", "freq=2001", "--param", "fast=true"]
+    assert main(["run", typed_flow, *given]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out == f"{typed_flow}: Success\n[-12, 2.0, '2001', True]\n"
+    assert main(["run", typed_flow, "--param", "rate=2.5e-3", "--param", "freq=1 h", "--param", "fast=false"]) == 0
+    assert capsys.readouterr().out == f"{typed_flow}: Success\n[1, 0.0025, '1 h', False]\n"
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("pair", "message"),
     [
-        (["--param", "n"], "expected NAME=VALUE"),
-        (["--param", "colour=red"], "--param colour: not a parameter"),
+        ("n=٣", f"--param n: '٣' {NOT_WHOLE}"),  # an Arabic-Indic digit: Python's int() would take it
+        ("n=1_000", f"--param n: '1_000' {NOT_WHOLE}"),  # and this
+        ("n=" + "9" * 4400, f"--param n: '{'9' * 57}...' {NOT_WHOLE}"),  # over Python's int() limit: cut
+        ("n=2.0", f"--param n: '2.0' {NOT_WHOLE}"),
+        ("rate=½", "--param rate: '½' is not a number written in ASCII digits"),
+        ("rate=nan", "--param rate: 'nan' is not a number written in ASCII digits"),
+        ("freq=1s\n1h", r"--param freq: '1s\n1h' contains a line break or control character"),
+        ("freq=1h\x1b[2J", r"--param freq: '1h\x1b[2J' contains a line break or control character"),
+        ("fast=yes please", "--param fast: 'yes please' is not a JSON value such as true, 2.5 or null"),
+        ("fast=null", "fast: None is not of type bool, as its default False is"),
+        ("n", "--param 'n': expected NAME=VALUE"),
+        ("=3", "--param '=3': expected NAME=VALUE"),
+        ("colour=red", "--param 'colour': not a parameter; choose from fast, freq, n, rate"),
+        ("\x1b[2Jn=1", r"--param '\x1b[2Jn': not a parameter; choose from fast, freq, n, rate"),
     ],
-)
-def test_malformed_params_exit_2(args: list[str], message: str, capsys) -> None:
-    assert main(["run", next(iter(FLOWS)), *args]) == 2
-    assert message in capsys.readouterr().err
+    ids=[
+        "arabic-indic digit", "underscore", "4400 digits", "decimal for a whole number", "vulgar fraction", "nan",
+        "line break", "escape sequence", "not json", "null for a flag", "no value", "no name", "unknown", "escape in the name",
+    ],
+)  # fmt: skip
+def test_a_param_that_breaks_the_rules_exits_2_with_one_line(pair: str, message: str, typed_flow: str, capsys) -> None:
+    assert main(["run", typed_flow, "--param", pair]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"error: {message}"] and captured.out == ""
 
 
 def test_an_unknown_flow_exits_2_listing_the_flows(capsys) -> None:
@@ -93,7 +141,9 @@ def test_an_unknown_flow_exits_2_listing_the_flows(capsys) -> None:
 def test_bad_cluster_setting_exits_2(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}LOCAL_N_WORKERS", "none")
     assert main(["run", next(iter(FLOWS))]) == 2
-    assert f"{ENV_PREFIX}LOCAL_N_WORKERS: 'none' is not a whole number" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {ENV_PREFIX}LOCAL_N_WORKERS: 'none' is not a whole number from 1 to 64"
+    ]
 
 
 def test_keep_on_the_local_cluster_exits_2(capsys) -> None:
@@ -103,22 +153,12 @@ def test_keep_on_the_local_cluster_exits_2(capsys) -> None:
     ]
 
 
-def test_param_values_take_the_type_of_their_default() -> None:
-    defaults = {"n": 1, "start": "2000-01-01", "fast": False, "rate": 0.5}
-    given = ["n=12", "start=2001", "fast=true", "rate=2"]
-    assert parse_params(given, defaults) == {"n": 12, "start": "2001", "fast": True, "rate": 2}
-    with pytest.raises(ValueError, match="--param n: 'ten' is not a whole number"):
-        parse_params(["n=ten"], defaults)
-    with pytest.raises(ValueError, match="--param fast: 'yes please' is not a JSON value"):
-        parse_params(["fast=yes please"], defaults)
-
-
 # ``prefect run -p`` is Prefect's own command, invoked in this process (a new
-# interpreter per flow would add a second of imports each); the Ctrl-C tests run it
+# interpreter per flow would add a second of imports each); the signal tests run it
 # as a real subprocess.
 @pytest.mark.parametrize("name", FLOWS)
 def test_each_flow_file_runs_with_prefect_run(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    done = CliRunner().invoke(prefect_cli, ["run", "-p", FLOWS[name].source, *smoke_args(FLOWS[name])])
+    done = CliRunner().invoke(prefect_cli, ["run", "-p", FLOWS[name].source, *smoke_args(FLOWS[name], tmp_path)])
     assert done.exit_code == 0, done.output
     assert "Flow run succeeded" in done.output

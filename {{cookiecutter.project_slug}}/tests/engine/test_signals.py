@@ -28,26 +28,28 @@ import pytest
 from {{ cookiecutter.package_name }}.plumbing import signals
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, PACKAGE, smoke_args
+from flowkit import FLOWS, HELD, PACKAGE, PROJECT_ROOT, WAIT_SECONDS, smoke_args
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-HELD = "held-open: "  # held_open.py's line at each moment it holds
 CLOSED = " closed transitions="  # the session's log line once a cluster is closed
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 TO_GROUP = (signal.SIGINT, signal.SIGHUP)  # what a terminal sends to every process of the job
 MOMENTS = ("start", "compute", "close")
-WAIT_SECONDS = 90  # not a timing check: only keeps a hung run from hanging the suite
 AT_ONCE = 3 * (os.cpu_count() or 1)  # runs in flight: each waits on its cluster part of the time
 
 
-def commands(name: str) -> dict[str, list[str]]:
-    """The flow through the project's command line and through ``prefect run -p``, under held_open."""
-    held = [sys.executable, str(Path(__file__).with_name("held_open.py"))]
+def commands(name: str, folder: Path) -> dict[str, list[str]]:
+    """The flow through the project's command line and through ``prefect run -p`` (which plans the run
+    from the environment), under held_open; each with smoke parameters made in a folder of its own."""
+    held = [sys.executable, str(PROJECT_ROOT / "tests" / "held_open.py")]
     declaration = FLOWS[name]
+    for command in ("run", "prefect-run"):
+        (folder / command).mkdir(parents=True)
     return {
-        "run": [*held, "-m", PACKAGE, "run", name, *smoke_args(declaration)],
-        "prefect run -p": [*held, "prefect", "run", "-p", declaration.source, *smoke_args(declaration)],
-    }
+        "run": [*held, "-m", PACKAGE, "run", name, *smoke_args(declaration, folder / "run")],
+        "prefect run -p": [
+            *held, "prefect", "run", "-p", declaration.source, *smoke_args(declaration, folder / "prefect-run")
+        ],
+    }  # fmt: skip
 
 
 class SignalledRun:
@@ -136,13 +138,13 @@ def signalled(command: list[str], moment: str, signum: int) -> list[str]:
 
 
 @pytest.mark.parametrize("name", FLOWS)
-def test_every_signal_at_every_moment_closes_the_cluster(name: str) -> None:
+def test_every_signal_at_every_moment_closes_the_cluster(name: str, tmp_path: Path) -> None:
     """The flow's eighteen runs, several at a time: they are independent, and mostly wait."""
     cells = [
         (how, command, moment, signum)
-        for how, command in commands(name).items()
         for moment in MOMENTS
         for signum in SIGNALS
+        for how, command in commands(name, tmp_path / f"{moment}-{signum}").items()
     ]
     with ThreadPoolExecutor(AT_ONCE) as pool:
         found = pool.map(lambda cell: [f"{cell[0]}: {problem}" for problem in signalled(*cell[1:])], cells)
@@ -151,8 +153,8 @@ def test_every_signal_at_every_moment_closes_the_cluster(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FLOWS)
-def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str) -> None:
-    runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name).items()}
+def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str, tmp_path: Path) -> None:
+    runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name, tmp_path).items()}
     problems = [f"{how}: {problem}" for how, run in runs.items() for problem in run.problems()]
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
