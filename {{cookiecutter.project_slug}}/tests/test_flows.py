@@ -59,7 +59,8 @@ def test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
 @pytest.mark.parametrize("name", FLOWS)
 def test_a_ctrl_c_while_it_computes_closes_its_cluster_and_says_so(name: str, tmp_path: Path) -> None:
     """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) to a run with worker processes."""
-    command = [sys.executable, str(Path(__file__).with_name("held_open.py")), "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
+    held_open = str(Path(__file__).with_name("held_open.py"))
+    command = [sys.executable, held_open, "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
     env = project_env(
         HELD_OPEN_AT="compute", **{f"{ENV_PREFIX}LOCAL_PROCESSES": "true", f"{ENV_PREFIX}LOCAL_N_WORKERS": "1"}
     )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .contract import FlowCommand, FlowContractError, FlowDeclaration, find_flows
 from .rules import BACKENDS, SettingError
-from .run import EXIT_FAILED, EXIT_USAGE, CANNOT_START
+from .run import CANNOT_START, EXIT_FAILED, EXIT_USAGE
 from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
+import math
 import pkgutil
 import re
 import sys
@@ -28,6 +28,7 @@ from typing import Any, Union
 
 from prefect import Flow, Task
 from prefect.engine.state import State
+from prefect.utilities.logging import get_logger
 
 from .. import flows as flows_package
 from .plan import Estimator, Machine, RunPlan
@@ -35,7 +36,7 @@ from .rules import SettingError, shown
 
 Validator = Callable[[Mapping[str, Any]], None]
 # Smoke parameters, or a function that makes them from a fresh folder (for flows that read files).
-Smoke = Union[Mapping[str, Any], Callable[[Path], Mapping[str, Any]]]
+Smoke = Union[Mapping[str, Any], Callable[[Path], Mapping[str, Any]]]  # noqa: UP007 - an alias, evaluated on 3.9
 RESERVED = ("flows", "run", "serve", "runs", "results", "diagram", "doctor", "clusters")  # the CLI's own commands
 WHOLE = re.compile(r"-?[0-9]{1,30}")  # ASCII digits only: no other script's digits, no 1_000
 DECIMAL = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,3})?")
@@ -65,7 +66,7 @@ def cluster_client(plan: RunPlan) -> Iterator[Any]:
     """A client of the cluster ``plan`` chose, closed when the block ends, however it ends."""
     from .session import ClusterSession
 
-    session = ClusterSession(plan, logging.getLogger(f"{__package__}.{plan.flow}"))
+    session = ClusterSession(plan, get_logger(plan.flow))
     try:
         yield session.open()
     finally:
@@ -243,7 +244,7 @@ def _read_value(name: str, text: str, default: Any) -> Any:
             raise ValueError(f"--param {name}: {shown(text)} is not a JSON value such as true, 2.5 or null") from None
     if isinstance(default, int) and WHOLE.fullmatch(text):
         return int(text)
-    if isinstance(default, float) and DECIMAL.fullmatch(text):
+    if isinstance(default, float) and DECIMAL.fullmatch(text) and math.isfinite(float(text)):
         return float(text)
     kind = "whole number" if isinstance(default, int) else "number"
     raise ValueError(f"--param {name}: {shown(text)} is not a {kind} written in ASCII digits")

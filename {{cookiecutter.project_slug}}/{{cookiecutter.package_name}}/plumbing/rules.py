@@ -217,7 +217,9 @@ SETTINGS: dict[str, Setting] = {
     "LOCAL_THREADS_PER_WORKER": Setting(whole_number(64), "threads per worker of the embedded cluster"),
     "LOCAL_PROCESSES": Setting(flag, "embedded workers as processes (true) or threads of this process (false)"),
     "COILED_WORKSPACE": Setting(
-        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"),
+        cloud_name(
+            NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
+        ),
         "Coiled workspace (empty: your default one)",
         "coiled_workspace",
     ),
@@ -243,7 +245,9 @@ SETTINGS: dict[str, Setting] = {
         choice("spot_with_fallback", "on-demand", "spot"), "spot or on-demand instances", "coiled_spot_policy"
     ),
     "COILED_NAME": Setting(
-        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"),
+        cloud_name(
+            NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
+        ),
         "a fixed cluster name, reused while that cluster runs (empty: a new name per run)",
     ),
     # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
@@ -255,9 +259,7 @@ SETTINGS: dict[str, Setting] = {
     # A longer wait keeps a paid cluster idle for nothing.
     "RETRY_DELAY_SECONDS": Setting(seconds(3600), "wait before a task that failed for a passing reason is retried"),
     # Under a second fails on a busy network; over five minutes is no answer worth waiting for.
-    "CONNECT_TIMEOUT_SECONDS": Setting(
-        seconds(300, low=1), "how long a scheduler address or a gateway has to answer"
-    ),
+    "CONNECT_TIMEOUT_SECONDS": Setting(seconds(300, low=1), "how long a scheduler address or a gateway has to answer"),
     "GATEWAY_ADDRESS": Setting(gateway_url, "the dask-gateway's URL (empty: dask's gateway.address)"),
     "GATEWAY_N_WORKERS": Setting(whole_number(1000), "workers of a dask-gateway cluster"),
 }

@@ -48,9 +48,10 @@ def exit_on_refusal(*refusals: type[Exception], code: int = EXIT_USAGE) -> Itera
     For the code Prefect calls (``prefect run -p``): Prefect shows any exception with
     its traceback, while an exit passes through it untouched.
     """
+    caught = refusals or (SettingError,)
     try:
         yield
-    except refusals or (SettingError,) as error:
+    except caught as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(code) from None
 
@@ -78,7 +79,11 @@ class ClusterFlow(Flow):
         started = time.perf_counter()
         try:
             state = super().run(
-                parameters=dict(plan.parameters), run_on_schedule=False, runner_cls=runner_cls, context=context, **kwargs
+                parameters=dict(plan.parameters),
+                run_on_schedule=False,
+                runner_cls=runner_cls,
+                context=context,
+                **kwargs,
             )
         except KeyboardInterrupt as interrupt:
             sessions, _ = end_run(plan)

@@ -230,9 +230,9 @@ def end_run(plan: RunPlan) -> tuple[list[ClusterSession], KeyboardInterrupt | No
 def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
     """Prefect flow state handler: close the run's clusters once it is finished, however Prefect started it."""
     if new_state.is_finished():
-        from .plan import PLAN_KEY
-
         import prefect
+
+        from .plan import PLAN_KEY
 
         plan = prefect.context.get(PLAN_KEY)
         close_sessions(plan.run_id if plan is not None else None)
