@@ -15,6 +15,7 @@ chose (``plan.current_plan``).
 from __future__ import annotations
 
 import errno
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -121,6 +122,23 @@ def retry_only_what_passes(task: Any, old_state: State, new_state: State) -> Sta
         )
         return old_state
     return new_state
+
+
+class BadInputInOneLine(logging.Filter):
+    """Prefect logs every exception a task raises with its traceback. A ``ValueError`` is how
+    this project's flows refuse bad input (bad data, a value that cannot work, as ``validate``
+    does), and its message says all a user can act on: it is logged in one line. Every other
+    error, a bug's above all, keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValueError):
+            record.msg, record.args = f"{record.getMessage()} {type(error).__name__}: {error}", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+logging.getLogger("prefect.TaskRunner").addFilter(BadInputInOneLine())
 
 
 def cluster_task_retries() -> dict[str, object]:
