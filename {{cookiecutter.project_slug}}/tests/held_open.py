@@ -9,7 +9,10 @@ their signal at a known moment instead of racing a run that may finish first:
   so the session does not know the cluster yet (signals are held pending there);
 - ``compute``: the cluster is up, its session registered, the flow's work about to start;
 - ``close``: the session is closing the cluster; the hold ends after two signals, so an
-  impatient second one is tested too.
+  impatient second one is tested too;
+- ``weakref``, ``del``: the run is planned, no cluster exists, and the main thread is in a
+  weakref callback or a ``__del__`` (as at the end of every import), where Python drops
+  any exception a signal's handler raises.
 
 Each prints ``held-open: <moment>`` when it is reached (``close`` once per signal it
 waits for), and the test sends one signal per such line.
@@ -22,10 +25,11 @@ import runpy
 import signal
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import backends, session, signals
+from {{ cookiecutter.package_name }}.plumbing import backends, run, session, signals
 
 HELD = "held-open: "
 MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
@@ -73,7 +77,35 @@ def hold_and_release(self: session.ClusterSession, client: Any, cluster: Any) ->
     _release(self, client, cluster)
 
 
-if MOMENT == "before":
+_plan_run = run.plan_run
+
+
+class _Ending:
+    """An object whose end holds the run inside its ``__del__``."""
+
+    def __del__(self) -> None:
+        hold(until=lambda: False)  # the signal's exception ends it, and Python drops it
+
+
+class _Referenced:
+    """An object whose end runs a weakref callback."""
+
+
+def plan_then_hold_where_exceptions_are_dropped(*args: Any, **kwargs: Any) -> Any:
+    plan = _plan_run(*args, **kwargs)
+    if MOMENT == "del":
+        _Ending()
+    else:
+        target = _Referenced()
+        reference = weakref.ref(target, lambda _: hold(until=lambda: False))
+        del target
+        assert reference() is None
+    return plan
+
+
+if MOMENT in ("weakref", "del"):
+    run.plan_run = plan_then_hold_where_exceptions_are_dropped
+elif MOMENT == "before":
     session.ClusterSession.open = hold_and_open
 elif MOMENT == "start":
     backends.ClusterSpec.start = start_and_hold

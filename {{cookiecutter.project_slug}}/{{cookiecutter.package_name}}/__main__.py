@@ -1,23 +1,37 @@
-"""Entry point for ``python -m <package>``."""
+"""Entry point for ``python -m <package>``.
 
-import signal
+The signal handlers come first, before Prefect and Dask load (a second or more on a busy
+machine): from then on, a SIGTERM or SIGHUP ends the process with one line and 128 + the
+signal, as a Ctrl-C does, instead of killing it without a word. ``signals.py`` needs only
+the standard library, so it is loaded here on its own, under its own name in the package.
+"""
+
+import importlib.util
 import sys
+from pathlib import Path
 
 
-def interrupted_before_any_run(interrupt: KeyboardInterrupt) -> int:
-    """A signal that no run reported (it came while Prefect and Dask load, or while a run was
-    planned): one line, not their traceback, and 128 + the signal."""
-    signum = getattr(interrupt, "signum", signal.SIGINT)
-    signals = sys.modules.get(f"{__package__}.plumbing.signals")
-    if not getattr(signals, "reported", False):
-        print(f"interrupted by {signal.Signals(signum).name}; nothing had started", file=sys.stderr)
-    return 128 + signum
+def signals_first():  # noqa: ANN201 - the module just loaded
+    name = f"{__package__}.plumbing.signals"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("plumbing") / "signals.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    sys.modules[name].install()
+    return sys.modules[name]
 
 
+signals = signals_first()
 try:
     from .plumbing.cli import main
 
     status = main()
-except KeyboardInterrupt as interrupt:
-    status = interrupted_before_any_run(interrupt)
+except (
+    KeyboardInterrupt
+) as interrupt:  # no run reported it: it came while Prefect and Dask loaded, or a run was planned
+    if not signals.reported:
+        print(f"interrupted by {signals.signal_name(interrupt)}; nothing had started", file=sys.stderr)
+        signals.reported = True
+    status = signals.exit_status(interrupt)
 sys.exit(status)

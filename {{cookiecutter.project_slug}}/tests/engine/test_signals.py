@@ -34,6 +34,8 @@ CLOSED = " closed transitions="  # the session's log line once a cluster is clos
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 TO_GROUP = (signal.SIGINT, signal.SIGHUP)  # what a terminal sends to every process of the job
 MOMENTS = ("start", "compute", "close")
+DROPPED = ("weakref", "del")  # held_open.py: where Python drops the exception a signal raises
+BEFORE_ANY_CLUSTER = ("before", *DROPPED)
 AT_ONCE = 3 * (os.cpu_count() or 1)  # runs in flight: each waits on its cluster part of the time
 
 
@@ -58,7 +60,7 @@ class SignalledRun:
     def __init__(self, command: list[str], moment: str, signum: int) -> None:
         self.label = f"{signal.Signals(signum).name} during {moment}"
         self.signum = signum
-        self.started = moment != "before"
+        self.started = moment not in BEFORE_ANY_CLUSTER
         env = {
             **os.environ,
             "HELD_OPEN_AT": moment,
@@ -153,6 +155,22 @@ def test_every_signal_at_every_moment_closes_the_cluster(name: str, tmp_path: Pa
 
 
 @pytest.mark.parametrize("name", FLOWS)
+def test_a_signal_python_drops_still_ends_the_run_before_any_cluster(name: str, tmp_path: Path) -> None:
+    """Raised in a weakref callback or a ``__del__`` (as at the end of every import), a signal's exception
+    is dropped by Python; the run must still end, before any cluster, with its one line."""
+    cells = [
+        (how, command, moment, signum)
+        for moment in DROPPED
+        for signum in SIGNALS
+        for how, command in commands(name, tmp_path / f"{moment}-{signum}").items()
+    ]
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        found = pool.map(lambda cell: [f"{cell[0]}: {problem}" for problem in signalled(*cell[1:])], cells)
+        problems = [problem for cell_problems in found for problem in cell_problems]
+    assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", FLOWS)
 def test_a_ctrl_c_before_the_cluster_starts_says_so_in_one_line(name: str, tmp_path: Path) -> None:
     runs = {how: SignalledRun(command, "before", signal.SIGINT) for how, command in commands(name, tmp_path).items()}
     problems = [f"{how}: {problem}" for how, run in runs.items() for problem in run.problems()]
@@ -177,3 +195,29 @@ def test_a_handler_set_before_the_project_runs_first_and_an_ignored_signal_stays
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.0, 2.0])
+def test_a_sigterm_from_half_a_second_on_is_never_a_silent_kill(delay: float, tmp_path: Path) -> None:
+    """The handlers are set before Prefect and Dask load: a SIGTERM during the imports, the planning or
+    the run ends it with 143 and one line, never the -15 of a process killed without a word."""
+    name = next(iter(FLOWS))
+    command = [sys.executable, "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        f"{ENV_PREFIX}CLUSTER": "local",
+    }
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    time.sleep(delay)
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=WAIT_SECONDS)
+    finally:
+        process.kill()  # a no-op once it has ended
+    lines = [line for line in output.splitlines() if "interrupted by " in line]
+    if process.returncode == 0:
+        pytest.skip(f"the run finished within {delay} s, before the signal")
+    assert process.returncode == 143, output
+    assert len(lines) == 1 and "interrupted by SIGTERM; " in lines[0], output
+    assert "Traceback" not in output and "Exception ignored" not in output, output

@@ -16,10 +16,10 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import signals
 from .contract import FlowCommand, FlowContractError, FlowDeclaration, find_flows
 from .rules import BACKENDS, SettingError
 from .run import CANNOT_START, EXIT_FAILED, EXIT_USAGE
-from .signals import exit_status
 
 PROG = f"python -m {__package__.partition('.')[0]}"
 DIAGRAMS = Path("diagrams")
@@ -113,8 +113,8 @@ def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
         )
     except (ValueError, *CANNOT_START) as error:
         return refused(error)
-    except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so
-        return exit_status(interrupt)
+    except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so, if it had begun
+        return interrupted_before_the_run(interrupt, declaration.name)
     if done.failure:
         print(f"{declaration.name}: {type(done.state).__name__}: {done.failure}", file=sys.stderr)
         return EXIT_FAILED
@@ -130,14 +130,15 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     plan = None
     try:
         plan = plan_command(args.command, args.cluster)
+        signals.check()
         print(command.run(args, plan))
     except (ValueError, *CANNOT_START) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:
         sessions, _ = end_run(plan) if plan is not None else ([], None)
         print(f"{args.command}: {interrupted_line(interrupt, sessions)}", file=sys.stderr, flush=True)
-        _mark_reported()
-        return exit_status(interrupt)
+        signals.reported = True
+        return signals.exit_status(interrupt)
     except Exception as error:  # one line, as for a failed flow run; the cluster is closed by now
         print(f"{args.command}: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return EXIT_FAILED
@@ -181,10 +182,12 @@ def diagram_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaratio
     return 0
 
 
-def _mark_reported() -> None:
-    from . import signals
-
-    signals.reported = True
+def interrupted_before_the_run(interrupt: KeyboardInterrupt, name: str) -> int:
+    """A signal while the run was planned says so in one line, as the run itself would have."""
+    if not signals.reported:
+        print(f"{name}: interrupted by {signals.signal_name(interrupt)}; nothing had started", file=sys.stderr)
+        signals.reported = True
+    return signals.exit_status(interrupt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

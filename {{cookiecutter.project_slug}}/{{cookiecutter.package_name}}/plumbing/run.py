@@ -78,6 +78,7 @@ class ClusterFlow(Flow):
         context = {**kwargs.pop("context", {}), PLAN_KEY: plan}
         started = time.perf_counter()
         try:
+            signals.check()  # a signal dropped while the flows loaded or the run was planned ends it here
             state = super().run(
                 parameters=dict(plan.parameters),
                 run_on_schedule=False,

@@ -76,6 +76,7 @@ class ClusterSession:
         """
         if self.is_open:
             return self.client
+        signals.check()  # a signal whose exception Python dropped: no cluster starts after it
         from distributed import Client
 
         if self not in _sessions:

@@ -12,6 +12,7 @@ reports a process ended by it. A handler set before the import still runs first.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +26,10 @@ ENDING = tuple(
 deferred: list[int] = []
 # Signals that ended (or are ending) this process, first one first.
 received: list[int] = []
+# Signals whose Interrupted Python dropped: raised where a weakref callback or a __del__
+# ran (an import's module lock dies at the end of every import), where no exception can
+# propagate. ``check`` raises them again at the points before anything starts.
+dropped: list[int] = []
 _depth = 0  # nested deferrals: only the outermost raises
 reported = False  # set by a caller that has told the user itself
 
@@ -79,6 +84,31 @@ def install() -> None:
             continue
         chained = previous if callable(previous) and previous is not signal.default_int_handler else None
         signal.signal(signum, _raising(chained))
+    if not getattr(sys.unraisablehook, "notes_interrupts", False):
+        sys.unraisablehook = _noting_dropped(sys.unraisablehook)
+
+
+def _noting_dropped(previous: Callable[[Any], None]) -> Callable[[Any], None]:
+    """An unraisable hook that keeps a dropped Interrupted for ``check`` (and prints no
+    "Exception ignored" traceback for it); everything else goes to ``previous``."""
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, Interrupted):
+            dropped.append(unraisable.exc_value.signum)
+            return
+        previous(unraisable)
+
+    hook.notes_interrupts = True  # type: ignore[attr-defined]
+    return hook
+
+
+def check() -> None:
+    """Raise ``Interrupted`` for a signal whose exception Python dropped: called before anything
+    starts, so no cluster starts after a signal, wherever it landed."""
+    if dropped:
+        signum = dropped[0]
+        dropped.clear()
+        raise Interrupted(signum)
 
 
 @contextmanager
