@@ -105,7 +105,9 @@ def test_the_whole_suite_with_the_plumbings_own_tests_covers_every_kind_of_flow(
     passed = passed_tests(done.stdout)
     skipped = [test for test in S3_TESTS if not any(test in name for name in passed)]
     assert not skipped, f"did not run (is s3fs or moto missing from the template's .venv?): {skipped}"
-    gateway_skipped = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED") and GATEWAY_MODULE in line]
+    gateway_skipped = [
+        line for line in done.stdout.splitlines() if line.startswith("SKIPPED") and GATEWAY_MODULE in line
+    ]
     assert any(GATEWAY_MODULE in name for name in passed) and not gateway_skipped, (
         f"the gateway tests did not run (is dask-gateway or dask-gateway-server missing from the template's .venv?): "
         f"{gateway_skipped}"

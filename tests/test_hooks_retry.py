@@ -79,7 +79,7 @@ def test_a_failed_generation_says_how_to_retry_and_the_command_works(tmp_path: P
     retried = cookiecutter_cli(shlex.split(hint.partition(" and run: ")[2])[1:], config, tmp_path)
     assert retried.returncode == 0, retried.stderr
     settings = (out / "timeseries-pipeline" / "timeseries_pipeline" / "settings.py").read_text(encoding="utf-8")
-    assert '"worker_memory": "16GiB"' in settings
+    assert 'COILED_WORKER_MEMORY = "16GiB"' in settings
 
 
 def test_no_hint_without_a_replay_file_of_these_answers(tmp_path: Path) -> None:
