@@ -57,6 +57,10 @@ BACKENDS = ("local", "coiled", "gateway")
 # A dask-gateway server's URL, as dask_gateway.Gateway takes it.
 URL = re.compile(r"https?://[a-z0-9.:\[\]-]+(?:/[!-~]*)?", re.IGNORECASE | re.ASCII)
 URL_MAX_CHARS = 2000
+# Where kept results go: a folder, or a URL of one of the object stores the storage extras reach.
+STORES = ("s3", "gs", "abfs")
+SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.IGNORECASE | re.ASCII | re.DOTALL)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
 SECONDS = re.compile(NUMBER)
 FLAGS = {"true": True, "false": False}
@@ -126,6 +130,21 @@ def gateway_url(value: object) -> str:
         raise RuleError(
             f"{shown(value)} is not allowed; leave it empty for dask's gateway.address or give the gateway's URL "
             "such as https://gateway.example.com"
+        )
+    return text
+
+
+def results_location(value: object) -> str:
+    """A folder (relative to where the command runs) or an ``s3://``, ``gs://`` or ``abfs://`` URL with a bucket."""
+    text = text_of(value) or ""
+    scheme = SCHEME.fullmatch(text)
+    fits = bool(text) and len(text) <= URL_MAX_CHARS and not CONTROL.search(text)
+    if scheme is not None:
+        fits = fits and scheme.group(1).lower() in STORES and bool(scheme.group(2).strip("/"))
+    if not fits:
+        raise RuleError(
+            f"{shown(value)} is not allowed; give a folder such as .results, or a URL such as s3://bucket/results "
+            f"({', '.join(f'{store}://' for store in STORES)})"
         )
     return text
 
@@ -217,7 +236,9 @@ SETTINGS: dict[str, Setting] = {
     "LOCAL_THREADS_PER_WORKER": Setting(whole_number(64), "threads per worker of the embedded cluster"),
     "LOCAL_PROCESSES": Setting(flag, "embedded workers as processes (true) or threads of this process (false)"),
     "COILED_WORKSPACE": Setting(
-        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"),
+        cloud_name(
+            NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. my-team)"
+        ),
         "Coiled workspace (empty: your default one)",
         "coiled_workspace",
     ),
@@ -243,7 +264,9 @@ SETTINGS: dict[str, Setting] = {
         choice("spot_with_fallback", "on-demand", "spot"), "spot or on-demand instances", "coiled_spot_policy"
     ),
     "COILED_NAME": Setting(
-        cloud_name(NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"),
+        cloud_name(
+            NAME, NAME_MAX, "lowercase letters and digits joined by single dashes or underscores (e.g. nightly)"
+        ),
         "a fixed cluster name, reused while that cluster runs (empty: a new name per run)",
     ),
     # Shorter than a minute loses a cluster to a reconnecting client; longer than a day
@@ -255,11 +278,15 @@ SETTINGS: dict[str, Setting] = {
     # A longer wait keeps a paid cluster idle for nothing.
     "RETRY_DELAY_SECONDS": Setting(seconds(3600), "wait before a task that failed for a passing reason is retried"),
     # Under a second fails on a busy network; over five minutes is no answer worth waiting for.
-    "CONNECT_TIMEOUT_SECONDS": Setting(
-        seconds(300, low=1), "how long a scheduler address or a gateway has to answer"
-    ),
+    "CONNECT_TIMEOUT_SECONDS": Setting(seconds(300, low=1), "how long a scheduler address or a gateway has to answer"),
     "GATEWAY_ADDRESS": Setting(gateway_url, "the dask-gateway's URL (empty: dask's gateway.address)"),
     "GATEWAY_N_WORKERS": Setting(whole_number(1000), "workers of a dask-gateway cluster"),
+    "RESULTS": Setting(
+        results_location,
+        "where flows keep the results of their costly tasks: a folder (relative to where you run), or an s3://, "
+        "gs:// or abfs:// URL (docs/resume.md)",
+    ),
+    "RESUME": Setting(flag, "restore kept results instead of computing them, as run --resume does (docs/resume.md)"),
 }
 # The generation answers that are settings, with the setting each one is.
 ANSWERS = {setting.answer: key for key, setting in SETTINGS.items() if setting.answer}
