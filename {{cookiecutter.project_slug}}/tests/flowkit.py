@@ -8,9 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration, find_flows
@@ -54,6 +56,26 @@ def wait_listening(port: int, server: subprocess.Popen, what: str, seconds: floa
         except OSError:
             assert server.poll() is None and time.monotonic() < deadline, f"{what} did not start"
             time.sleep(0.1)
+
+
+@contextmanager
+def moto_s3(log: Path) -> Iterator[str]:
+    """A real S3-compatible server (moto, the s3-test extra) on a free loopback port, stopped when the block
+    ends; yields its endpoint URL. Its output goes to ``log``."""
+    port = free_port()
+    with log.open("wb") as output:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        server = subprocess.Popen(command, stdout=output, stderr=output)
+        try:
+            wait_listening(port, server, "moto_server", seconds=30)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
 
 
 def project_env(**extra: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Run a command held at one moment of its cluster's life, until a test's signal arrives.
 
-``HELD_OPEN_AT=before|start|compute|close python tests/held_open.py -m <package> run FLOW ...``
+``HELD_OPEN_AT=before|start|compute|close|kept python tests/held_open.py -m <package> run FLOW ...``
 (or ``... held_open.py prefect run -p FILE ...``). The interrupt tests use it to send
 their signal at a known moment instead of racing a run that may finish first:
 
@@ -9,7 +9,8 @@ their signal at a known moment instead of racing a run that may finish first:
   so the session does not know the cluster yet (signals are held pending there);
 - ``compute``: the cluster is up, its session registered, the flow's work about to start;
 - ``close``: the session is closing the cluster; the hold ends after two signals, so an
-  impatient second one is tested too.
+  impatient second one is tested too;
+- ``kept``: a kept result has just been written whole (``results.py``), the run not over.
 
 Each prints ``held-open: <moment>`` when it is reached (``close`` once per signal it
 waits for), and the test sends one signal per such line.
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import backends, session, signals
+from {{ cookiecutter.package_name }}.plumbing import backends, results, session, signals
 
 HELD = "held-open: "
 MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
@@ -47,6 +48,7 @@ def pending() -> bool:
 _start = backends.ClusterSpec.start
 _open = session.ClusterSession.open
 _release = session.ClusterSession._release
+_write = results.ResultStore.write
 
 
 def start_and_hold(self: backends.ClusterSpec) -> Any:
@@ -73,12 +75,19 @@ def hold_and_release(self: session.ClusterSession, client: Any, cluster: Any) ->
     _release(self, client, cluster)
 
 
+def write_and_hold(self: results.ResultStore, path: str, data: bytes) -> None:
+    _write(self, path, data)
+    hold(until=lambda: False)  # the signal ends it
+
+
 if MOMENT == "before":
     session.ClusterSession.open = hold_and_open
 elif MOMENT == "start":
     backends.ClusterSpec.start = start_and_hold
 elif MOMENT == "compute":
     session.ClusterSession.open = open_and_hold
+elif MOMENT == "kept":
+    results.ResultStore.write = write_and_hold
 else:
     session.ClusterSession._release = hold_and_release
 

@@ -31,11 +31,18 @@ def test_the_project_declares_flows() -> None:
 def test_each_flow_runs_from_the_command_line_and_prints_its_result(
     name: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Then, for a flow that keeps results, ``run --resume`` restores every one of them and prints the same."""
     caplog.set_level(logging.INFO, logger="prefect")
-    assert main(["run", name, *smoke_args(FLOWS[name], tmp_path)]) == 0, capsys.readouterr().err
+    args = ["run", name, *smoke_args(FLOWS[name], tmp_path)]
+    assert main(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: Success\n") and len(out.splitlines()) > 1, out
     assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+    if FLOWS[name].keep:
+        caplog.clear()
+        assert main([*args, "--resume"]) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out == out
+        assert all(f"task {task.name!r}: restored, not computed" in caplog.text for task in FLOWS[name].keep)
 
 
 @pytest.mark.parametrize("name", FLOWS)
@@ -59,7 +66,15 @@ def test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
 @pytest.mark.parametrize("name", FLOWS)
 def test_a_ctrl_c_while_it_computes_closes_its_cluster_and_says_so(name: str, tmp_path: Path) -> None:
     """A real Ctrl-C (SIGINT to the process group, as a terminal sends it) to a run with worker processes."""
-    command = [sys.executable, str(Path(__file__).with_name("held_open.py")), "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
+    command = [
+        sys.executable,
+        str(Path(__file__).with_name("held_open.py")),
+        "-m",
+        PACKAGE,
+        "run",
+        name,
+        *smoke_args(FLOWS[name], tmp_path),
+    ]
     env = project_env(
         HELD_OPEN_AT="compute", **{f"{ENV_PREFIX}LOCAL_PROCESSES": "true", f"{ENV_PREFIX}LOCAL_N_WORKERS": "1"}
     )
