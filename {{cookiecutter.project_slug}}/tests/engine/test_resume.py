@@ -31,7 +31,7 @@ from {{ cookiecutter.package_name }}.plumbing import FlowContractError, cluster_
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration
 from {{ cookiecutter.package_name }}.plumbing.plan import plan_run
-from {{ cookiecutter.package_name }}.plumbing.results import PYTHON, ResultStore, code_version
+from {{ cookiecutter.package_name }}.plumbing.results import IDLE, PYTHON, ResultStore, code_version
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flowkit import FLOWS, PACKAGE, PROJECT_ROOT, WAIT_SECONDS, moto_s3, project_env, run_held_and_signalled, smoke_args
@@ -444,3 +444,29 @@ def test_keep_names_tasks_that_compute_and_resume_needs_a_flow_that_keeps() -> N
     with pytest.raises(ValueError, match=r"^--resume: keeps keeps no results; name its costly tasks with declare"):
         plan_run(declaration, {}, resume=True)
     assert declare(flow, description="d", result=result, smoke={}, keep=result).keep == (result,)
+
+
+def test_a_kept_task_that_need_not_run_is_not_run_and_writes_nothing() -> None:
+    """Two kept tasks in a row: with the second restored, the first is needless, whether or not it is kept."""
+    from prefect import task
+
+    @task
+    def first(n: int) -> int:
+        return n + 1
+
+    @task
+    def second(x: int) -> int:
+        return 2 * x
+
+    with cluster_flow("chain") as flow:
+        one = first(Parameter("n", default=1))
+        two = second(one)
+    declaration = declare(flow, description="d", result=two, smoke={}, keep=[one, two])
+    assert flow.run(plan=plan_run(declaration, {})).result[two].result == 4
+    [kept_first] = [entry for entry in store().entries() if entry.header["task"] == "first"]
+    Path(kept_first.path).unlink()
+
+    state = flow.run(plan=plan_run(declaration, {}, resume=True))
+
+    assert state.result[two].result == 4 and state.result[one].message == IDLE
+    assert [entry.header["task"] for entry in store().entries()] == ["second"]

@@ -497,10 +497,12 @@ def start_run(flow: Flow, declaration: FlowDeclaration | None, plan: RunPlan) ->
     kept = KeptResults.for_run(declaration, plan)
     restored = kept.restore(flow) if plan.resume else {}
     idle = idle_tasks(flow, restored, declaration.result)
+    kept.done |= {flow.slugs[task] for task in idle}  # a kept task that need not run has nothing to write
     if idle - set(flow.parameters()):
         names = sorted(task.name for task in idle if not isinstance(task, Parameter))
         logger.info("not run, as every task that uses their results was restored: %s", ", ".join(names))
-    states = {**restored, **{task: Success(message=IDLE, result=None) for task in idle}}
+    states: dict[Task, State] = dict(restored)
+    states.update((task, Success(message=IDLE, result=None)) for task in idle)
     context: dict[str, Any] = {UNUSED_KEY: unused_resources(flow, set(states))} if states else {}
     if flow.executor is None or isinstance(flow.executor, LocalExecutor):
         context[KEPT_KEY] = kept  # tasks run here: each result is written the moment its task succeeds
