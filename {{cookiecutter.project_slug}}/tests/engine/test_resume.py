@@ -369,6 +369,11 @@ def test_timeseries_failed_after_its_summary_resumes_without_a_cluster_and_write
     with s3fs.S3FileSystem().open(output, "rb") as written:
         summary = pd.read_csv(written, index_col="name")
     assert summary.round(6).to_string() == "\n".join(plain.splitlines()[1:])
+    if where == "bucket":
+        assert main(["results"]) == 0
+        listed = capsys.readouterr().out
+        assert listed.startswith(f"1 kept result in {bucket}/results:\ntimeseries  summarize  "), listed
+        assert main(["results", "--clear", "timeseries"]) == 0 and store().entries() == []
 
 
 def test_the_results_command_lists_and_clears_per_flow_and_refuses_bad_input(tmp_path: Path, capsys, logs) -> None:
