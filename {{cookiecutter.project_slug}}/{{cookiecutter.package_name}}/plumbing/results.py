@@ -57,7 +57,7 @@ from prefect.utilities.logging import get_logger
 
 from .. import flows as flows_package
 from ..settings import ENV_PREFIX
-from .rules import SettingError
+from .rules import STORES, SettingError
 
 if TYPE_CHECKING:
     from .contract import FlowDeclaration
@@ -69,7 +69,6 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"  # pickles are rea
 KEPT_KEY = "kept_results"  # prefect.context: the run's KeptResults, where its tasks run in the flow's process
 UNUSED_KEY = "unused_resources"  # prefect.context: slugs of the resource setups no task of the run uses
 RESOURCE_TASKS = (ResourceInitTask, ResourceSetupTask, ResourceCleanupTask)
-EXTRAS = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "abfs": "azure", "az": "azure"}  # fsspec protocol -> extra
 IDLE = "not run: every task that uses its result was restored"
 
 logger = get_logger("results")
@@ -184,7 +183,7 @@ def check_location(location: str) -> None:
     try:
         fsspec.get_filesystem_class(protocol)
     except (ImportError, ValueError):
-        extra = EXTRAS.get(protocol, protocol)
+        extra = STORES.get(protocol, protocol)
         raise SettingError(
             f'{ENV_PREFIX}RESULTS: {location!r} needs the {extra} extra: pip install -e ".[{extra}]"'
         ) from None

@@ -57,8 +57,8 @@ BACKENDS = ("local", "coiled", "gateway")
 # A dask-gateway server's URL, as dask_gateway.Gateway takes it.
 URL = re.compile(r"https?://[a-z0-9.:\[\]-]+(?:/[!-~]*)?", re.IGNORECASE | re.ASCII)
 URL_MAX_CHARS = 2000
-# Where kept results go: a folder, or a URL of one of the object stores the storage extras reach.
-STORES = ("s3", "gs", "abfs")
+# Where kept results go: a folder, or a URL of an object store: its scheme and the extra with its library.
+STORES = {"s3": "s3", "gs": "gcs", "abfs": "azure"}
 SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.IGNORECASE | re.ASCII | re.DOTALL)
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
@@ -140,7 +140,7 @@ def results_location(value: object) -> str:
     scheme = SCHEME.fullmatch(text)
     fits = bool(text) and len(text) <= URL_MAX_CHARS and not CONTROL.search(text)
     if scheme is not None:
-        fits = fits and scheme.group(1).lower() in STORES and bool(scheme.group(2).strip("/"))
+        fits = fits and scheme.group(1) in STORES and bool(scheme.group(2).strip("/"))
     if not fits:
         raise RuleError(
             f"{shown(value)} is not allowed; give a folder such as .results, or a URL such as s3://bucket/results "
