@@ -20,6 +20,7 @@ PLUMBING = [
     "flow.py",
     "local_workers.py",
     "plan.py",
+    "results.py",
     "rules.py",
     "run.py",
     "session.py",
@@ -40,6 +41,7 @@ ENGINE_TESTS = [
     "test_gateway.py",
     "test_plan.py",
     "test_report.py",
+    "test_resume.py",
     "test_settings.py",
     "test_signals.py",
 ]
@@ -55,6 +57,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "docs/data.md",
         "docs/design.md",
         "docs/flows.md",
+        "docs/resume.md",
         "docs/settings.md",
         "environment.yml",
         "pyproject.toml",

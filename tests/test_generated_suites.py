@@ -42,6 +42,13 @@ GENERIC_ENGINE = [
     "test_signals.py::test_every_signal_at_every_moment_closes_the_cluster[squares]",
     "test_estimates.py::test_more_worker_processes_than_the_cores_take_are_refused[squares]",
     "test_cli.py::test_each_flow_file_runs_with_prefect_run[squares]",
+    "test_resume.py::test_a_resumed_run_restores_every_kept_result_and_starts_no_cluster_it_does_not_need[squares]",
+    "test_resume.py::test_a_run_killed_right_after_keeping_a_result_resumes_from_it[squares]",
+    "test_resume.py::test_a_changed_parameter_is_computed_again_and_both_stay_kept[squares]",
+    "test_resume.py::test_changed_code_is_computed_again[squares]",
+    "test_resume.py::test_a_corrupt_kept_result_is_computed_again_after_one_warning[squares]",
+    "test_resume.py::test_two_resumed_runs_at_once_both_compute_keep_and_leave_whole_results[squares]",
+    "test_resume.py::test_prefect_run_resumes_when_the_environment_says_so[squares]",
     "test_attached_cluster.py::test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result[squares]",
     "test_gateway.py::test_each_flow_gets_a_cluster_from_the_gateway_and_it_is_gone_after_the_run[squares]",
 ]

@@ -26,6 +26,14 @@ def local_cluster_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}LOCAL_PROCESSES", "false")
 
 
+@pytest.fixture(autouse=True)
+def results_in_a_temporary_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Runs keep their results (docs/resume.md) in a fresh folder of each test's own, never in the project,
+    and restore nothing unless the test asks, whatever the environment says."""
+    monkeypatch.setenv(f"{ENV_PREFIX}RESULTS", str(tmp_path_factory.mktemp("results")))
+    monkeypatch.delenv(f"{ENV_PREFIX}RESUME", raising=False)
+
+
 @pytest.fixture
 def worker_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run this test's clusters with worker processes, as users' runs do by default."""

@@ -77,6 +77,26 @@ def wait_listening(port: int, server: subprocess.Popen, what: str, seconds: floa
             time.sleep(0.1)
 
 
+@contextmanager
+def moto_s3(log: Path) -> Iterator[str]:
+    """A real S3-compatible server (moto, the s3-test extra) on a free loopback port, stopped when the block
+    ends; yields its endpoint URL. Its output goes to ``log``."""
+    port = free_port()
+    with log.open("wb") as output:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+        server = subprocess.Popen(command, stdout=output, stderr=output)
+        try:
+            wait_listening(port, server, "moto_server", seconds=30)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(timeout=10)
+
+
 def project_env(**extra: str) -> dict[str, str]:
     """This environment with the project importable: what a command, or a cluster's processes, need."""
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))

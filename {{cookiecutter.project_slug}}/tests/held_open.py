@@ -1,6 +1,6 @@
 """Run a command held at one moment of its cluster's life, until a test's signal arrives.
 
-``HELD_OPEN_AT=before|start|compute|close python tests/held_open.py -m <package> run FLOW ...``
+``HELD_OPEN_AT=before|start|compute|close|kept|weakref|del python tests/held_open.py -m <package> run FLOW ...``
 (or ``... held_open.py prefect run -p FILE ...``). The interrupt tests use it to send
 their signal at a known moment instead of racing a run that may finish first:
 
@@ -12,7 +12,8 @@ their signal at a known moment instead of racing a run that may finish first:
   impatient second one is tested too;
 - ``weakref``, ``del``: the run is planned, no cluster exists, and the main thread is in a
   weakref callback or a ``__del__`` (as at the end of every import), where Python drops
-  any exception a signal's handler raises.
+  any exception a signal's handler raises;
+- ``kept``: a kept result has just been written whole (``results.py``), the run not over.
 
 Each prints ``held-open: <moment>`` when it is reached (``close`` once per signal it
 waits for), and the test sends one signal per such line.
@@ -29,7 +30,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import backends, run, session, signals
+from {{ cookiecutter.package_name }}.plumbing import backends, results, run, session, signals
 
 HELD = "held-open: "
 MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
@@ -51,6 +52,7 @@ def pending() -> bool:
 _start = backends.ClusterSpec.start
 _open = session.ClusterSession.open
 _release = session.ClusterSession._release
+_write = results.ResultStore.write
 
 
 def start_and_hold(self: backends.ClusterSpec) -> Any:
@@ -103,6 +105,11 @@ def plan_then_hold_where_exceptions_are_dropped(*args: Any, **kwargs: Any) -> An
     return plan
 
 
+def write_and_hold(self: results.ResultStore, path: str, data: bytes) -> None:
+    _write(self, path, data)
+    hold(until=lambda: False)  # the signal ends it
+
+
 if MOMENT in ("weakref", "del"):
     run.plan_run = plan_then_hold_where_exceptions_are_dropped
 elif MOMENT == "before":
@@ -111,6 +118,8 @@ elif MOMENT == "start":
     backends.ClusterSpec.start = start_and_hold
 elif MOMENT == "compute":
     session.ClusterSession.open = open_and_hold
+elif MOMENT == "kept":
+    results.ResultStore.write = write_and_hold
 else:
     session.ClusterSession._release = hold_and_release
 

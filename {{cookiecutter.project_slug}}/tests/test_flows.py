@@ -31,11 +31,18 @@ def test_the_project_declares_flows() -> None:
 def test_each_flow_runs_from_the_command_line_and_prints_its_result(
     name: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Then, for a flow that keeps results, ``run --resume`` restores every one of them and prints the same."""
     caplog.set_level(logging.INFO, logger="prefect")
-    assert main(["run", name, *smoke_args(FLOWS[name], tmp_path)]) == 0, capsys.readouterr().err
+    args = ["run", name, *smoke_args(FLOWS[name], tmp_path)]
+    assert main(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: Success\n") and len(out.splitlines()) > 1, out
     assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+    if FLOWS[name].keep:
+        caplog.clear()
+        assert main([*args, "--resume"]) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out == out
+        assert all(f"task {task.name!r}: restored, not computed" in caplog.text for task in FLOWS[name].keep)
 
 
 @pytest.mark.parametrize("name", FLOWS)

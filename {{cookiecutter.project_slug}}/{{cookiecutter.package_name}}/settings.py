@@ -40,6 +40,10 @@ CONNECT_TIMEOUT_SECONDS = "5"
 GATEWAY_ADDRESS = ""  # empty: dask's own gateway.address configuration
 GATEWAY_N_WORKERS = "2"
 
+# Kept results of costly tasks, restored by `run --resume` (docs/resume.md).
+RESULTS = ".results"  # a folder, relative to where you run; or s3://..., gs://..., abfs://...
+RESUME = "false"  # true: every run restores kept results (for prefect run -p, which has no --resume)
+
 # Retries of tasks that failed for a passing reason (docs/design.md: "Retries").
 TASK_RETRIES = 2
 RETRY_DELAY_SECONDS = "5"

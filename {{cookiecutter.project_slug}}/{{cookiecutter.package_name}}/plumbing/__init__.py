@@ -15,7 +15,8 @@ what it needs from here in one import::
   that could pass (a lost worker, a network error), never of bad data or a bug.
 - ``compute_with_progress(client, collection)``: a task's Dask computation on the
   cluster, with Dask's progress bar at a terminal when it takes a while.
-- ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``).
+- ``declare(flow, ...)``: the flow's entry in the project (``FLOW = declare(...)``);
+  ``keep=[task]`` keeps a costly task's result for ``run --resume`` (``results.py``).
 - ``FlowCommand``, ``cluster_client(plan)``: a command the flow adds to the command
   line (``declare(..., commands={"name": FlowCommand(...)})``) and the cluster it uses.
 - ``run_flow(name, parameters)``: a run as the command line makes it, and its
@@ -28,9 +29,10 @@ starts, from the command line, the environment and ``settings.py``, into the run
 (``plan.py``): never in a flow's code. The modules, in the order a run meets them:
 ``cli`` (commands), ``contract`` (flows and their declarations), ``rules`` (every setting
 and its rule), ``plan`` (a run's choices), ``run`` (a run from start to end), ``flow``
-(what flows build with), ``session`` (a cluster's life), ``backends`` and ``coiled_api``
-(starting each kind of cluster), ``signals`` (Ctrl-C, SIGTERM, SIGHUP), ``doctor`` and
-``local_workers`` (the embedded cluster's workers).
+(what flows build with), ``results`` (kept results, restored by ``run --resume``),
+``session`` (a cluster's life), ``backends`` and ``coiled_api`` (starting each kind of
+cluster), ``signals`` (Ctrl-C, SIGTERM, SIGHUP), ``doctor`` and ``local_workers`` (the
+embedded cluster's workers).
 
 Importing this package warns once about any ``<PREFIX>_*`` variable no setting reads, so
 a misspelt override is never ignored without a word, whichever command runs.

@@ -1,4 +1,4 @@
-"""Command line: ``python -m <package> flows | run | diagram | doctor | clusters``, and the commands flows add.
+"""Command line: ``python -m <package> flows | run | results | diagram | doctor | clusters``, and the commands flows add.
 
 Every command that computes makes its run plan first (``plan.py``), so whatever the
 command line, the settings or the sizes refuse stops it with one line before any
@@ -60,6 +60,16 @@ def build_parser(flows: Mapping[str, FlowDeclaration], any_flow: bool = False) -
         metavar="PATH",
         help="write Dask's HTML performance report of the run to PATH (a new file: an existing one is refused)",
     )
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        default=None,
+        help="restore the flow's kept results instead of computing them, e.g. after a failed run (docs/resume.md)",
+    )
+    results = commands.add_parser("results", help="list the kept results that run --resume restores, or remove them")
+    results.add_argument(
+        "--clear", nargs="?", const="", metavar="FLOW", help="remove FLOW's kept results, or without FLOW all of them"
+    )
     diagram = commands.add_parser("diagram", help="write a PNG of each flow's task graph (needs graphviz)")
     diagram.add_argument("--output-dir", type=Path, default=DIAGRAMS, help=f"where to write (default: {DIAGRAMS})")
     commands.add_parser("doctor", help="check this environment against the pins before running on Coiled")
@@ -109,7 +119,13 @@ def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
     try:
         parameters = declaration.parsed(args.param)
         done = run_flow(
-            args.flow, parameters, cluster=args.cluster, keep=args.keep, report=args.report, force=args.force
+            args.flow,
+            parameters,
+            cluster=args.cluster,
+            keep=args.keep,
+            report=args.report,
+            force=args.force,
+            resume=args.resume,
         )
     except (ValueError, *CANNOT_START) as error:
         return refused(error)
@@ -156,6 +172,23 @@ def clusters_command(args: argparse.Namespace) -> int:
         print(listed(args.stop, setting("COILED_WORKSPACE")))
     except (ValueError, *CANNOT_START) as error:
         return refused(error)
+    return 0
+
+
+def results_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
+    """List the kept results at ``<PREFIX>_RESULTS``, or remove them; a store out of reach is one line, exit 1."""
+    from .plan import setting
+    from .results import check_location, clear, listing
+
+    try:
+        location = setting("RESULTS")
+        check_location(location)
+        print(listing(location, flows) if args.clear is None else clear(location, args.clear, flows))
+    except ValueError as error:
+        return refused(error)
+    except (ImportError, OSError) as error:
+        print(f"error: kept results: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
@@ -210,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return diagram_command(args, flows)
     if args.command == "clusters":
         return clusters_command(args)
+    if args.command == "results":
+        return results_command(args, flows)
     if args.command == "run":
         return run_command(args, flows[args.flow])
     return flow_command(args, flow_commands(flows)[args.command])

@@ -1,7 +1,8 @@
 """The flow contract: what a module in ``flows/`` declares so the project can run it, and how it is found.
 
 A flow module builds its flow inside ``with cluster_flow(name) as flow:`` and ends with
-``FLOW = declare(flow, description=..., result=..., smoke=...)``. Everything else is
+``FLOW = declare(flow, description=..., result=..., smoke=...)`` (``keep=[task]`` names the
+costly tasks whose results a later ``run --resume`` restores: ``results.py``). Everything else is
 read off the flow itself: its parameters and their defaults are its ``Parameter``
 tasks (``--param`` values take each default's type), and every task and edge comes
 from the ``with`` block. ``declare`` checks the declaration when the module is
@@ -20,9 +21,9 @@ import math
 import pkgutil
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Union
 
@@ -32,6 +33,7 @@ from prefect.utilities.logging import get_logger
 
 from .. import flows as flows_package
 from .plan import Estimator, Machine, RunPlan
+from .results import checked_keep, keep_results_of
 from .rules import SettingError, shown
 
 Validator = Callable[[Mapping[str, Any]], None]
@@ -85,6 +87,7 @@ class FlowDeclaration:
     source: str = ""  # the file that declares the flow: what ``prefect run -p`` takes
     commands: Mapping[str, FlowCommand] = field(default_factory=dict)
     estimate: Estimator | None = None
+    keep: tuple[Task, ...] = ()  # tasks whose results are kept for ``run --resume``
 
     @property
     def name(self) -> str:
@@ -143,6 +146,7 @@ def declare(
     validate: Validator | None = None,
     commands: Mapping[str, FlowCommand] | None = None,
     estimate: Estimator | None = None,
+    keep: Iterable[Task] = (),
 ) -> FlowDeclaration:
     """Enter ``flow`` in the project.
 
@@ -157,6 +161,10 @@ def declare(
     ``estimate``: given the parameters and the ``Machine``, the run's sizes
     (``Estimate``: size, limit, advice); the command line refuses a local run over a
     limit unless ``--force`` is given (plumbing/plan.py).
+    ``keep``: tasks whose results every run writes to ``<PREFIX>_RESULTS`` and ``run
+    --resume`` restores instead of computing, such as a summary computed on a cluster
+    (docs/resume.md). Keep the costly ones: a run whose cluster work is all restored
+    starts no cluster.
     """
     from .run import ClusterFlow
 
@@ -175,12 +183,17 @@ def declare(
         raise FlowContractError(f"{where}: description must be one line of text")
     if result not in flow.tasks:
         raise FlowContractError(f"{where}: result {result!r} is not a task of the flow")
+    try:
+        declaration = replace(declaration, keep=checked_keep(flow, keep))
+    except ValueError as error:
+        raise FlowContractError(f"{where}: {error}") from None
     checks = [("its defaults", {})] + ([] if callable(smoke) else [("smoke", declaration.smoke)])
     for label, parameters in checks:
         try:
             declaration.checked(parameters)
         except ValueError as error:
             raise FlowContractError(f"{where}: {label} fail its own checks: {error}") from error
+    keep_results_of(declaration.keep)
     flow.declaration = declaration
     return declaration
 

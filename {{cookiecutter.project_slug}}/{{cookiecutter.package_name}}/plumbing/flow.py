@@ -8,15 +8,16 @@ import, so ``prefect run -p`` works), hands its client to the tasks inside its `
 block, and closes it after them. Its DaskExecutor flow passes ``cluster_class`` to
 Prefect's ``DaskExecutor``, which starts a cluster for every pass ``flow.run`` makes to
 retry a task (minutes each on Coiled): ``ClusterDaskExecutor`` starts the run's cluster
-on the first pass and keeps it for the whole run. Both take the cluster the run's plan
-chose (``plan.current_plan``).
+with the first task of the run and keeps it for the whole run. Both take the cluster the
+run's plan chose (``plan.current_plan``), and neither starts one when no task of the run
+needs it, its results having been restored (``results.py``).
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from prefect.executors import DaskExecutor
 
 from ..settings import TASK_RETRIES
 from .plan import current_plan, setting
+from .results import UNUSED_KEY
 from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal
 from .session import ClusterSession, close_when_finished
 
@@ -64,6 +66,10 @@ class DaskCluster:
         self.session = ClusterSession(current_plan(), prefect.context.get("logger"))
 
     def setup(self) -> Any:
+        """The cluster's client; no cluster, and None, when no task of the run takes it (all restored)."""
+        if prefect.context.get("task_slug") in prefect.context.get(UNUSED_KEY, ()):
+            prefect.context.get("logger").info("no cluster started: every task that uses it was restored")
+            return None
         return open_session(self.session)
 
     def cleanup(self, client: Any) -> None:
@@ -72,12 +78,17 @@ class DaskCluster:
 
 class ClusterDaskExecutor(DaskExecutor):
     """A ``DaskExecutor`` on the run's cluster, one cluster per flow run, closed when the run ends
-    (or at once, when an exception, Ctrl-C included, escapes a pass)."""
+    (or at once, when an exception, Ctrl-C included, escapes a pass).
+
+    The cluster starts with the first task submitted, not with the pass: a run whose
+    tasks were all restored, or need not run, submits none and starts no cluster.
+    """
 
     def __init__(self) -> None:
         # The worker-status watcher only warns about a duplicate scheduler plugin here.
         super().__init__(watch_worker_status=False)
         self.session: ClusterSession | None = None
+        self.started = False  # inside ``start``: the only place a cluster may be opened
 
     @contextmanager
     def start(self) -> Iterator[None]:
@@ -85,18 +96,36 @@ class ClusterDaskExecutor(DaskExecutor):
         if self.session is None or self.session.plan is not plan or not self.session.is_open:
             self.session = ClusterSession(plan, self.logger)
         session = self.session
-        self.client = open_session(session)
+        self.started = True
         try:
-            self._pre_start_yield()
             try:
                 yield
             finally:
-                self._post_start_yield()
+                if self.client is not None:
+                    self._post_start_yield()
         except BaseException:
             session.close()
             raise
         finally:
+            self.started = False
             self.client = None
+
+    def open(self) -> None:
+        """Start the pass's cluster (or take the run's open one) for its first task."""
+        if not self.started or self.session is None:
+            raise ValueError("This executor has not been started.")
+        self.client = open_session(self.session)
+        self._pre_start_yield()
+
+    def submit(self, fn: Callable, *args: Any, extra_context: dict | None = None, **kwargs: Any) -> Any:
+        if self.client is None:
+            self.open()
+        return super().submit(fn, *args, extra_context=extra_context, **kwargs)
+
+    def wait(self, futures: Any) -> Any:
+        if self.client is None:  # nothing was submitted in this pass: every state is final already
+            return futures
+        return super().wait(futures)
 
 
 def passing(error: object) -> bool:

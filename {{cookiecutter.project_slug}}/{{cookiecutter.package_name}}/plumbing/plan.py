@@ -2,7 +2,8 @@
 
 A run's choices (the flow and its checked parameters, where it computes, the cluster's
 spec and name, whether the cluster is kept, where its report goes, whether sizes over
-this machine's limits are forced) are resolved here into one immutable ``RunPlan``. The
+this machine's limits are forced, where kept results go and whether they are restored)
+are resolved here into one immutable ``RunPlan``. The
 flow hands it to Prefect in the run's context, where the cluster resource and the
 executor read it: nothing is resolved again while the flow runs, so a Coiled token is
 checked once, a cluster has one name, and every refusal comes before any cluster starts.
@@ -204,6 +205,8 @@ class RunPlan:
     report: Path | None = None  # where Dask's performance report of the run goes
     force: bool = False  # run locally even over this machine's limits
     estimates: tuple[Estimate, ...] = ()
+    results: str = ""  # where the flow's kept results go (empty: it keeps none); results.py
+    resume: bool = False  # restore kept results instead of computing them
     run_id: str = field(default_factory=lambda: uuid4().hex)
 
     @property
@@ -219,9 +222,11 @@ def plan_run(
     keep: bool = False,
     report: Path | None = None,
     force: bool = False,
+    resume: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> RunPlan:
-    """Check everything a run of ``declaration`` needs and decide how it runs.
+    """Check everything a run of ``declaration`` needs and decide how it runs; ``resume``
+    None means as ``<PREFIX>_RESUME`` says.
 
     Raises ValueError (FlowContractError, SettingError, TooBig, a refused ``report``),
     CoiledLoginNeeded, and nothing else, before anything starts.
@@ -229,6 +234,7 @@ def plan_run(
     from prefect.utilities.logging import get_logger
 
     checked = {**declaration.defaults, **declaration.checked(parameters or {})}
+    results, resume = kept_results_choice(declaration, resume, environ)
     spec = cluster_spec(resolve_backend(cluster, environ), declaration.name, keep, environ)
     machine = Machine.here()
     estimates = [*declaration.estimates(checked, machine), retry_wait_estimate(declaration.flow, machine)]
@@ -236,7 +242,30 @@ def plan_run(
     if local:
         estimates += layout_estimates(spec.kwargs, machine)
     found = checked_estimates(estimates, local=local, force=force, logger=get_logger("estimate"), flow_name=spec.name)
-    return RunPlan(declaration.name, checked, spec, checked_report_path(report), force, found)
+    return RunPlan(
+        declaration.name, checked, spec, checked_report_path(report), force, found, results=results, resume=resume
+    )
+
+
+def kept_results_choice(
+    declaration: FlowDeclaration, resume: bool | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, bool]:
+    """Where the flow's kept results go and whether this run restores them (``results.py``).
+
+    Read only for a flow that keeps results, so a bad value stops no other flow; an
+    explicit ``--resume`` of a flow that keeps nothing is refused, as it would do nothing.
+    """
+    if not declaration.keep:
+        if resume:
+            raise ValueError(
+                f"--resume: {declaration.name} keeps no results; name its costly tasks with declare(..., keep=[task])"
+            )
+        return "", False
+    from .results import check_location
+
+    location = setting("RESULTS", environ)
+    check_location(location)
+    return location, bool(setting("RESUME", environ) if resume is None else resume)
 
 
 def plan_command(name: str, cluster: str | None = None, environ: Mapping[str, str] | None = None) -> RunPlan:

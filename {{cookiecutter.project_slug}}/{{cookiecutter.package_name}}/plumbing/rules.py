@@ -57,6 +57,10 @@ BACKENDS = ("local", "coiled", "gateway")
 # A dask-gateway server's URL, as dask_gateway.Gateway takes it.
 URL = re.compile(r"https?://[a-z0-9.:\[\]-]+(?:/[!-~]*)?", re.IGNORECASE | re.ASCII)
 URL_MAX_CHARS = 2000
+# Where kept results go: a folder, or a URL of an object store: its scheme and the extra with its library.
+STORES = {"s3": "s3", "gs": "gcs", "abfs": "azure"}
+SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.IGNORECASE | re.ASCII | re.DOTALL)
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
 SECONDS = re.compile(NUMBER)
 FLAGS = {"true": True, "false": False}
@@ -126,6 +130,21 @@ def gateway_url(value: object) -> str:
         raise RuleError(
             f"{shown(value)} is not allowed; leave it empty for dask's gateway.address or give the gateway's URL "
             "such as https://gateway.example.com"
+        )
+    return text
+
+
+def results_location(value: object) -> str:
+    """A folder (relative to where the command runs) or an ``s3://``, ``gs://`` or ``abfs://`` URL with a bucket."""
+    text = text_of(value) or ""
+    scheme = SCHEME.fullmatch(text)
+    fits = bool(text) and len(text) <= URL_MAX_CHARS and not CONTROL.search(text)
+    if scheme is not None:
+        fits = fits and scheme.group(1) in STORES and bool(scheme.group(2).strip("/"))
+    if not fits:
+        raise RuleError(
+            f"{shown(value)} is not allowed; give a folder such as .results, or a URL such as s3://bucket/results "
+            f"({', '.join(f'{store}://' for store in STORES)})"
         )
     return text
 
@@ -262,6 +281,12 @@ SETTINGS: dict[str, Setting] = {
     "CONNECT_TIMEOUT_SECONDS": Setting(seconds(300, low=1), "how long a scheduler address or a gateway has to answer"),
     "GATEWAY_ADDRESS": Setting(gateway_url, "the dask-gateway's URL (empty: dask's gateway.address)"),
     "GATEWAY_N_WORKERS": Setting(whole_number(1000), "workers of a dask-gateway cluster"),
+    "RESULTS": Setting(
+        results_location,
+        "where flows keep the results of their costly tasks: a folder (relative to where you run), or an s3://, "
+        "gs:// or abfs:// URL (docs/resume.md)",
+    ),
+    "RESUME": Setting(flag, "restore kept results instead of computing them, as run --resume does (docs/resume.md)"),
 }
 # The generation answers that are settings, with the setting each one is.
 ANSWERS = {setting.answer: key for key, setting in SETTINGS.items() if setting.answer}

@@ -6,6 +6,9 @@ from the environment, whose refusals end the process with one line, as the comma
 line's do). The run is one pass of Prefect's own ``Flow.run`` with the plan in its
 context, never on the flow's schedule (``serve`` keeps schedules); however it ends, its
 clusters are closed before ``run`` returns or raises, and it ends with one summary line.
+Before Prefect starts, a run that resumes restores its flow's kept results and marks
+the tasks they make needless as finished; every run writes what it computed of them
+(``results.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from . import signals
 from .backends import ClusterUnreachable, VersionMismatchError
 from .coiled_api import CoiledUnavailable
 from .plan import PLAN_KEY, RunPlan, cluster_spec, plan_run, resolve_backend
+from .results import start_run
 from .rules import SettingError
 from .session import end_run, interrupted_line
 
@@ -79,13 +83,16 @@ class ClusterFlow(Flow):
         started = time.perf_counter()
         try:
             signals.check()  # a signal dropped while the flows loaded or the run was planned ends it here
+            start = start_run(self, self.declaration, plan)  # restored tasks, and those that need not run
             state = super().run(
                 parameters=dict(plan.parameters),
                 run_on_schedule=False,
                 runner_cls=runner_cls,
-                context=context,
+                context={**context, **start.context},
+                task_states={**start.task_states, **kwargs.pop("task_states", {})},
                 **kwargs,
             )
+            start.keep_finished(state, self)
         except KeyboardInterrupt as interrupt:
             sessions, _ = end_run(plan)
             print(f"{self.name}: {interrupted_line(interrupt, sessions)}", file=sys.stderr, flush=True)
@@ -128,13 +135,15 @@ def run_flow(
     keep: bool = False,
     report: Path | None = None,
     force: bool = False,
+    resume: bool | None = None,
 ) -> RunOutcome:
     """Run the flow ``name`` as ``run`` does: checks first (ValueError, before any cluster starts), then
-    the run, its clusters closed however it ends. What the command line and the tests run flows with."""
+    the run, its clusters closed however it ends. What the command line and the tests run flows with.
+    ``resume`` restores kept results (None: as ``<PREFIX>_RESUME`` says)."""
     from .contract import find_flow
 
     declaration = find_flow(name)
-    plan = plan_run(declaration, parameters, cluster=cluster, keep=keep, report=report, force=force)
+    plan = plan_run(declaration, parameters, cluster=cluster, keep=keep, report=report, force=force, resume=resume)
     return outcome(declaration.flow.run(plan=plan), declaration)
 
 
