@@ -60,7 +60,11 @@ def _project_defaults(project: Path, package: str, profile: Profile) -> dict[str
     settings = import_module(f"{package}.settings")
     timeseries = import_module(f"{package}.flows.timeseries")
     return {
-        "layout": dict(settings.LOCAL_DEFAULTS),
+        "layout": {
+            "n_workers": settings.LOCAL_N_WORKERS,
+            "threads_per_worker": settings.LOCAL_THREADS_PER_WORKER,
+            "processes": settings.LOCAL_PROCESSES,
+        },
         "partition_freq": profile.sweep_window.get("partition_freq", timeseries.DEFAULTS["partition_freq"]),
         "split_out": timeseries.SPLIT_OUT,
         "persist": False,  # the flow computes straight from the lazy frame

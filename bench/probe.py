@@ -36,6 +36,13 @@ def _frame_payload(summary: Any, seconds: float) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(summary["id_count"].sum()), "summary": summary.to_dict("split")}
 
 
+def tidy(summary: Any) -> Any:
+    """Plain Dask's per-name table laid out as the flow's (``column_statistic`` headers, sorted by name), to compare."""
+    summary = summary.copy()
+    summary.columns = [f"{column}_{statistic}" for column, statistic in summary.columns]
+    return summary.sort_index()
+
+
 def rotated(names: list[str], round_: int) -> list[str]:
     """``names`` in the order of one round: each round starts one further along, so no side always goes first."""
     shift = round_ % len(names)
@@ -170,7 +177,7 @@ def plain_read(package: str, path: str, client: Any) -> Any:
     import dask.dataframe as dd
 
     ts = _module(package, "flows.timeseries")
-    return ts.tidy(client.compute(dd.read_parquet(path).groupby("name").agg(ts.AGGREGATIONS)).result())
+    return tidy(client.compute(dd.read_parquet(path).groupby("name").agg(ts.AGGREGATIONS)).result())
 
 
 def read_dask(package: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -190,12 +197,12 @@ def read_variants(package: str, path: str) -> dict[str, Callable[[Any], Any]]:
     import dask.dataframe as dd
 
     ts = _module(package, "flows.timeseries")
-    urls = list(_module(package, "flows.timeseries_source").inspect_source(path, ts.COLUMNS).urls)
+    urls = list(_module(package, "flows.timeseries_source").inspect_source(path, ts.COLUMNS, ts.NUMBERS).urls)
 
     def variant(split_out: int | None = ts.SPLIT_OUT, **read: Any) -> Callable[[Any], Any]:
         options = {"columns": ts.COLUMNS, "index": False, **read}
         graph = dd.read_parquet(urls, **options).groupby("name").agg(ts.AGGREGATIONS, split_out=split_out)
-        return lambda client: ts.tidy(client.compute(graph).result())
+        return lambda client: tidy(client.compute(graph).result())
 
     return {
         BASELINE: variant(),
