@@ -34,6 +34,7 @@ from uuid import uuid4
 
 from .. import settings
 from ..settings import ENV_PREFIX
+from .alerts import Alerts
 from .backends import ClusterSpec, attached_spec, gateway_spec, local_spec
 from .rules import SETTINGS, RuleError, SettingError, unknown_variables
 
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
     from .contract import FlowDeclaration
 
 PLAN_KEY = "run_plan"  # where the plan is in prefect.context while its flow runs
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the package
+# Prefect's own secret for Slack webhooks, which its users may have set already.
+PREFECT_WEBHOOK_SECRET = "SLACK_WEBHOOK_URL"
+PREFECT_WEBHOOK_VARIABLE = f"PREFECT__CONTEXT__SECRETS__{PREFECT_WEBHOOK_SECRET}"
 # One local run should finish within this; beyond it, a remote cluster or smaller input.
 LOCAL_BUDGET_SECONDS = 300
 # A run may hold at most this share of the machine's memory; the rest is the OS's and the user's.
@@ -205,6 +210,8 @@ class RunPlan:
     force: bool = False  # run locally even over this machine's limits
     estimates: tuple[Estimate, ...] = ()
     run_id: str = field(default_factory=lambda: uuid4().hex)
+    history: Path | None = None  # the file the run is recorded in (none: not recorded)
+    alerts: Alerts | None = None  # where the run's alert goes (none: no alert)
 
     @property
     def backend(self) -> str:
@@ -236,7 +243,47 @@ def plan_run(
     if local:
         estimates += layout_estimates(spec.kwargs, machine)
     found = checked_estimates(estimates, local=local, force=force, logger=get_logger("estimate"), flow_name=spec.name)
-    return RunPlan(declaration.name, checked, spec, checked_report_path(report), force, found)
+    return RunPlan(
+        declaration.name,
+        checked,
+        spec,
+        checked_report_path(report),
+        force,
+        found,
+        history=history_file(environ),
+        alerts=run_alerts(environ),
+    )
+
+
+def history_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The run history's file (``<PREFIX>_HISTORY``; a relative path starts at the project folder, so every
+    command finds the same one wherever it is started), or None for no history."""
+    text = setting("HISTORY", environ)
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def run_alerts(environ: Mapping[str, str] | None = None) -> Alerts | None:
+    """Where runs' alerts go: ``<PREFIX>_SLACK_WEBHOOK_URL``, else Prefect's secret ``SLACK_WEBHOOK_URL``
+    (``PREFECT__CONTEXT__SECRETS__SLACK_WEBHOOK_URL`` or Prefect's config), else nowhere."""
+    url = setting("SLACK_WEBHOOK_URL", environ) or prefect_webhook()
+    if not url:
+        return None
+    return Alerts(url, always=setting("NOTIFY_ON", environ) == "always")
+
+
+def prefect_webhook() -> str:
+    """Prefect's secret ``SLACK_WEBHOOK_URL``, read from its local context only (never from a backend),
+    by the same rule as the project's own variable."""
+    import prefect
+
+    value = (prefect.context.get("secrets") or {}).get(PREFECT_WEBHOOK_SECRET, "")
+    try:
+        return str(SETTINGS["SLACK_WEBHOOK_URL"].rule(value))
+    except RuleError as error:
+        raise SettingError(f"{PREFECT_WEBHOOK_VARIABLE} (Prefect's secret {PREFECT_WEBHOOK_SECRET}): {error}") from None
 
 
 def plan_command(name: str, cluster: str | None = None, environ: Mapping[str, str] | None = None) -> RunPlan:
