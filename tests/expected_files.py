@@ -12,12 +12,14 @@ FLOW_HELPERS = {
 }
 PLUMBING = [
     "__init__.py",
+    "alerts.py",
     "backends.py",
     "cli.py",
     "coiled_api.py",
     "contract.py",
     "doctor.py",
     "flow.py",
+    "history.py",
     "local_workers.py",
     "plan.py",
     "rules.py",
@@ -42,6 +44,7 @@ ENGINE_TESTS = [
     "test_report.py",
     "test_settings.py",
     "test_signals.py",
+    "test_unattended.py",
     "test_versions.py",
 ]
 
