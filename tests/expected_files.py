@@ -57,6 +57,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "README.md",
         "docs/design.md",
         "docs/settings.md",
+        "docs/unattended.md",
         "environment.yml",
         "pyproject.toml",
         f"{package}/__init__.py",

@@ -96,11 +96,7 @@ class ClusterFlow(Flow):
                 **kwargs,
             )
         except BaseException as ending:  # a signal, or a refusal's exit from inside a task
-            sessions, _ = end_run(plan)
-            if isinstance(ending, KeyboardInterrupt):
-                print(f"{self.name}: {interrupted_line(ending, sessions)}", file=sys.stderr, flush=True)
-                signals.reported = True
-            record_and_alert(plan, row, ended_entry(entry, sessions, ending=ending))
+            self.cut_short(plan, row, entry, ending)
             raise
         sessions, interrupt = end_run(plan)
         get_logger("run").info(
@@ -114,6 +110,15 @@ class ClusterFlow(Flow):
         if interrupt is not None:  # a signal while the clusters closed: they are closed, the run is over
             raise interrupt
         return state
+
+    def cut_short(self, plan: RunPlan, row: int | None, entry: RunEntry, ending: BaseException) -> None:
+        """A run that ``ending`` cut short: its clusters closed (after a signal, with the line that says
+        so), then recorded and alerted, before ``ending`` goes on."""
+        sessions, _ = end_run(plan)
+        if isinstance(ending, KeyboardInterrupt):
+            print(f"{self.name}: {interrupted_line(ending, sessions)}", file=sys.stderr, flush=True)
+            signals.reported = True
+        record_and_alert(plan, row, ended_entry(entry, sessions, ending=ending))
 
     def plan_here(self, parameters: Mapping[str, Any]) -> RunPlan:
         """The plan of a run started without one; a refusal is one line and an exit, as on the command line."""
@@ -203,8 +208,11 @@ def _reason(task_state: State) -> str:
 
 def record_and_alert(plan: RunPlan, row: int | None, entry: RunEntry) -> None:
     """Complete the run's history row, then send its alert; neither can change how the run ended."""
-    history.finish(plan.history, row, entry)
-    alerts.notify(plan.alerts, entry)
+    try:
+        history.finish(plan.history, row, entry)
+        alerts.notify(plan.alerts, entry)
+    except Exception as error:  # each says what went wrong itself; this is for what nobody foresaw
+        print(f"warning: run not recorded or alerted: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def planned_cluster(plan: RunPlan) -> str | None:
