@@ -105,18 +105,23 @@ class Webhook:
     """A Slack-compatible incoming webhook on 127.0.0.1 that records the JSON of every post.
 
     ``answer`` is the HTTP status it answers with, or None to take the post and never
-    answer (until the test ends); ``url`` ends in a made-up secret, as a real one does.
+    answer (until the test ends); ``trickle`` sends the answer's body a byte every half
+    second, each in time for any socket timeout. ``url`` ends in a made-up secret, as a
+    real one does.
     """
 
     SECRET = "T0000/B0000/not-a-real-secret"
+    TRICKLE_BYTES = 1000
 
-    def __init__(self, answer: int | None = 200) -> None:
+    def __init__(self, answer: int | None = 200, trickle: bool = False) -> None:
         self.posts: list[dict[str, Any]] = []
         self.answer = answer
+        self.trickle = trickle
         self.closing = threading.Event()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polled often: a test's end waits for the next poll to stop the server.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -137,8 +142,17 @@ class Webhook:
                     receiver.closing.wait(WAIT_SECONDS)
                     return
                 self.send_response(receiver.answer)
+                if not receiver.trickle:
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
+                self.send_header("Content-Length", str(receiver.TRICKLE_BYTES))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                for _ in range(receiver.TRICKLE_BYTES):
+                    if receiver.closing.wait(0.5):
+                        return
+                    self.wfile.write(b".")
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's naming
                 pass

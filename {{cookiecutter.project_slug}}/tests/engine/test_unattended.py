@@ -32,6 +32,7 @@ from prefect.schedules import CronSchedule, IntervalSchedule
 from prefect.serialization.flow import FlowSchema
 
 from {{ cookiecutter.package_name }}.plumbing import rules
+from {{ cookiecutter.package_name }}.plumbing.alerts import POST_SECONDS
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.history import RunEntry, begin, finish, listed, now
 from {{ cookiecutter.package_name }}.settings import DISTRIBUTION as PROJECT
@@ -280,15 +281,25 @@ def webhook_that(fails: str) -> Iterator[tuple[str, str]]:
             "the webhook cannot be reached (ConnectionRefusedError: Connection refused)",
         )
         return
-    with Webhook(answer=None if fails == "never answering" else 500) as receiver:
-        if fails == "never answering":
-            yield receiver.url, "the webhook did not answer within 5 s"
-        else:
-            yield receiver.url, "the webhook answered HTTP 500"
+    answers = {
+        "never answering": (Webhook(answer=None), "the webhook did not answer within 5 s"),
+        "answering 500": (Webhook(answer=500), "the webhook answered HTTP 500"),
+        # Each byte beats the socket's timeout: only the bound on the whole post ends it.
+        "trickling its answer": (Webhook(trickle=True), f"the webhook did not answer within {POST_SECONDS} s"),
+    }
+    receiver, warning = answers[fails]
+    with receiver:
+        yield receiver.url, warning
 
 
-@pytest.mark.parametrize("outcome", ["success", "failure"])
-@pytest.mark.parametrize("fails", ["never answering", "answering 500", "nothing listening"])
+@pytest.mark.parametrize(
+    ("fails", "outcome"),
+    [
+        *((fails, outcome) for fails in ("never answering", "answering 500", "nothing listening")
+          for outcome in ("success", "failure")),
+        ("trickling its answer", "failure"),
+    ],
+)  # fmt: skip
 def test_a_webhook_that_fails_costs_one_warning_and_never_the_exit_status(
     fails: str,
     outcome: str,

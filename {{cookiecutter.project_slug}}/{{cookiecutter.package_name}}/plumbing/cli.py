@@ -1,5 +1,4 @@
-"""Command line: ``python -m <package> flows | run | serve | runs | diagram | doctor | clusters``, and the
-commands flows add.
+"""Command line: ``python -m <package> flows | run | serve | runs | diagram | doctor | clusters`` and flows' own.
 
 Every command that computes makes its run plan first (``plan.py``), so whatever the
 command line, the settings or the sizes refuse stops it with one line before any
