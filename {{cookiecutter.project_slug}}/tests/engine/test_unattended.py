@@ -35,6 +35,7 @@ from {{ cookiecutter.package_name }}.plumbing import rules
 from {{ cookiecutter.package_name }}.plumbing.alerts import POST_SECONDS
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.history import RunEntry, begin, finish, listed, now
+from {{ cookiecutter.package_name }}.plumbing.plan import plan_run
 from {{ cookiecutter.package_name }}.settings import DISTRIBUTION as PROJECT
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
@@ -261,8 +262,11 @@ def test_always_alerts_a_success_too_naming_where_it_ran(
     tmp_path: Path, history: Path, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(f"{ENV_PREFIX}NOTIFY_ON", "always")
-    assert main(["run", FIRST, *smoke_args(FLOWS[FIRST], tmp_path)]) == 0
+    report = tmp_path / "report.html"
+    assert main(["run", FIRST, "--report", str(report), *smoke_args(FLOWS[FIRST], tmp_path)]) == 0
     [row] = listed(history)
+    assert row["report"] == str(report) and report.is_file()
+    assert set(row["parameters"]) == set(FLOWS[FIRST].defaults)  # every parameter of the run, defaults too
     [alert] = webhook.texts
     took = alert.splitlines()[-1].split(", ")[2]
     assert alert.splitlines() == [
@@ -270,6 +274,13 @@ def test_always_alerts_a_success_too_naming_where_it_ran(
         f"backend local, cluster {row['cluster']}, {took}, on host {socket.gethostname()}",
     ]
     assert re.fullmatch(r"[0-9]+\.[0-9] s", took), alert
+
+
+def test_the_webhook_url_stays_out_of_the_plans_repr(webhook: Webhook) -> None:
+    """A plan is what a debugger, a log line or a traceback's locals would show of a run."""
+    plan = plan_run(FLOWS[FIRST])
+    assert plan.alerts is not None and plan.alerts.url == webhook.url
+    assert Webhook.SECRET not in repr(plan) and "/services/" not in repr(plan), repr(plan)
 
 
 @contextmanager
