@@ -5,7 +5,8 @@ Answers arrive as data: the template renders them into a JSON string literal
 Choice answers are re-checked because ``--replay`` hands them over unchecked. The
 answers that are cluster settings go through the generated project's own rules
 (``plumbing/rules.py``, loaded from the template), so a value refused here is refused
-with the same words when it comes from an environment variable at run time.
+with the same words when it comes from an environment variable at run time. So does
+the Coiled workflow's cron schedule: the rule ``serve --cron`` follows.
 """
 
 from __future__ import annotations
@@ -182,6 +183,18 @@ def setting_check(key: str) -> Callable[[object], str | None]:
     return lambda value: RULES.problem(key, value)
 
 
+def schedule_problem(value: object) -> str | None:
+    """The Coiled workflow's cron schedule: the project's own cron rule (``serve --cron`` reads it too),
+    or empty for no schedule. Not a setting: only the workflow file holds it."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    try:
+        RULES.cron(value)
+    except RULES.RuleError as error:
+        return f"{error} (in UTC), or leave it empty for no schedule"
+    return None
+
+
 def field_checks(answers: dict) -> dict[str, Callable[[object], str | None]]:
     """One check per field, in the order problems are reported."""
     checks: dict[str, Callable[[object], str | None]] = {
@@ -197,6 +210,7 @@ def field_checks(answers: dict) -> dict[str, Callable[[object], str | None]]:
         author_email=email_problem,
     )
     checks.update({field: setting_check(key) for field, key in RULES.ANSWERS.items() if field not in CHOICES})
+    checks["coiled_schedule"] = schedule_problem
     return checks
 
 

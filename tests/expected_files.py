@@ -12,12 +12,14 @@ FLOW_HELPERS = {
 }
 PLUMBING = [
     "__init__.py",
+    "alerts.py",
     "backends.py",
     "cli.py",
     "coiled_api.py",
     "contract.py",
     "doctor.py",
     "flow.py",
+    "history.py",
     "local_workers.py",
     "plan.py",
     "results.py",
@@ -44,6 +46,7 @@ ENGINE_TESTS = [
     "test_resume.py",
     "test_settings.py",
     "test_signals.py",
+    "test_unattended.py",
 ]
 
 
@@ -59,6 +62,7 @@ def expected_files(answers: dict[str, str], package: str) -> set[str]:
         "docs/flows.md",
         "docs/resume.md",
         "docs/settings.md",
+        "docs/unattended.md",
         "environment.yml",
         "pyproject.toml",
         f"{package}/__init__.py",

@@ -29,6 +29,8 @@ MATRIX = [
 ]
 MATRIX += [{"license": value} for value in CHOICES["license"][1:]]
 MATRIX += [{"github_actions": value} for value in CHOICES["github_actions"][1:]]
+# The Coiled workflow on a cron schedule (the default bakes have none).
+MATRIX += [{"coiled_schedule": "0 6 * * mon-fri"}]
 
 
 GITHUB_EXPRESSION = re.compile(r"\$\{\{ [^{}]+ \}\}")

@@ -51,6 +51,9 @@ GENERIC_ENGINE = [
     "test_resume.py::test_prefect_run_resumes_when_the_environment_says_so[squares]",
     "test_attached_cluster.py::test_each_flow_runs_on_the_cluster_given_by_address_with_the_same_result[squares]",
     "test_gateway.py::test_each_flow_gets_a_cluster_from_the_gateway_and_it_is_gone_after_the_run[squares]",
+    "test_unattended.py::test_serve_makes_each_date_a_whole_run_with_its_own_cluster[squares]",
+    "test_unattended.py::test_a_run_prefects_own_runner_starts_is_recorded_and_alerted[squares]",
+    "test_unattended.py::test_prefect_build_serializes_each_flow_for_a_prefect_server[squares]",
 ]
 
 # The s3:// tests skip without the s3 and s3-test extras; the template's own .venv has them,

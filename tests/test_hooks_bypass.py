@@ -98,6 +98,7 @@ BAD_INPUTS = [
     ({"coiled_worker_memory": "1TiB"}, f"coiled_worker_memory: '1TiB' is 256 GiB per vCPU with coiled_worker_cpu 4; {RATIO_RULE}"),
     ({"coiled_idle_timeout": "20 min"}, f"coiled_idle_timeout: '20 min' {DURATION_RULE}"),
     ({"coiled_idle_timeout": "30s"}, f"coiled_idle_timeout: '30s' {DURATION_RULE}"),
+    ({"coiled_schedule": "0 6 * * 7"}, "coiled_schedule: '0 6 * * 7' is not a cron schedule: day of week '7' is outside 0-6 or sun-sat; use five fields, minute hour day-of-month month day-of-week, such as '0 6 * * *' or '*/15 8-18 * * mon-fri' (in UTC), or leave it empty for no schedule"),
     ({"coiled_idle_timeout": "8 days"}, f"coiled_idle_timeout: '8 days' {DURATION_RULE}"),
     ({"coiled_idle_timeout": "20"}, f"coiled_idle_timeout: '20' {DURATION_RULE}"),
     ({"coiled_idle_timeout": "1e3s"}, f"coiled_idle_timeout: '1e3s' {DURATION_RULE}"),

@@ -310,3 +310,28 @@ def test_text_refuses_line_breaks_controls_and_non_characters(char: str) -> None
 def test_long_values_are_shortened_in_messages() -> None:
     [line] = problems(description="x" * 513)
     assert line == f"description: '{'x' * 57}...' is 513 characters long; use one line of at most 512 characters"
+
+
+@pytest.mark.parametrize("schedule", ["", "   ", "0 6 * * *", " 0  6 * * 1-5 ", "*/15 8-18 * jan-mar MON-FRI"])
+def test_a_coiled_schedule_is_empty_or_five_cron_fields(schedule: str) -> None:
+    assert problems(coiled_schedule=schedule) == []
+
+
+@pytest.mark.parametrize(
+    ("schedule", "problem"),
+    [
+        ("61 * * * *", "minute '61' is outside 0-59"),
+        ("0 6 * * *  *", "it has 6 fields"),
+        ("@daily", "it has 1 field"),
+        ("0 6 * * 7", "day of week '7' is outside 0-6 or sun-sat"),
+        ("0 0 30 2 *", "day of month '30' never comes in month '2'"),
+        ("*/0 * * * *", "minute '*/0' has a step outside 1-60"),
+    ],
+)
+def test_a_bad_coiled_schedule_is_one_line_naming_the_field_and_the_form(schedule: str, problem: str) -> None:
+    """The same rule as ``serve --cron`` in the generated project (rules.cron), in UTC."""
+    assert problems(coiled_schedule=schedule) == [
+        f"coiled_schedule: {schedule!r} is not a cron schedule: {problem}; use five fields, minute hour "
+        "day-of-month month day-of-week, such as '0 6 * * *' or '*/15 8-18 * * mon-fri' (in UTC), or leave it "
+        "empty for no schedule"
+    ]

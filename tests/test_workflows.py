@@ -77,22 +77,40 @@ def test_ci_builds_the_conda_env_then_runs_pre_commit_and_tests(baked) -> None:
     assert workflow["concurrency"]["group"] == "${{ github.workflow }}-${{ github.ref }}"
 
 
-def test_coiled_workflow_is_manual_and_takes_any_flow_by_name(baked) -> None:
-    _, project = baked
+def test_coiled_workflow_runs_any_flow_by_name_by_hand_and_on_the_schedule_asked_for(baked) -> None:
+    answers, project = baked
     workflow = load(project / ".github" / "workflows" / "coiled.yml")
     assert micromamba_settings(workflow) == GENERATED_MICROMAMBA
     trigger = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
-    assert list(trigger) == ["workflow_dispatch"]
+    schedule = answers["coiled_schedule"]
+    assert list(trigger) == ["workflow_dispatch", "schedule"] if schedule else ["workflow_dispatch"]
     flow = trigger["workflow_dispatch"]["inputs"]["flow"]
     assert flow["type"] == "string" and flow["required"] is True and "default" not in flow  # the CLI checks the name
     [run] = [s for s in steps_of(workflow) if s.get("name") == "Run on Coiled"]
+    package = package_of(project)
+    first = CONTEXT["_example_flows"][answers["executor"]][0]
+    by_hand = {"FLOW": "${{ inputs.flow }}", "PARAMS": "${{ inputs.params }}"}
+    scheduled = {
+        "FLOW": f"${{{{ inputs.flow || vars.SCHEDULED_FLOW || '{first}' }}}}",
+        "PARAMS": "${{ inputs.params || vars.SCHEDULED_PARAMS }}",
+    }
     assert run["env"] == {
         "DASK_COILED__TOKEN": "${{ secrets.COILED_TOKEN }}",
-        "FLOW": "${{ inputs.flow }}",
-        "PARAMS": "${{ inputs.params }}",
+        f"{package.upper()}_SLACK_WEBHOOK_URL": "${{ secrets.SLACK_WEBHOOK_URL }}",
+        **(scheduled if schedule else by_hand),
     }
-    assert f'python -m {package_of(project)} run "$FLOW" --cluster coiled' in run["run"]
+    if schedule:
+        assert trigger["schedule"] == [{"cron": schedule}]
+    assert f'python -m {package} run "$FLOW" --cluster coiled' in run["run"]
     assert "${{" not in run["run"], "inputs must reach the script through env, never pasted into it"
+
+
+@pytest.mark.parametrize("spelled", ["0 6 * * *", " 30  2 1,15 * * ", "*/15 8-18 * JAN-MAR mon-fri"])
+def test_the_schedule_lands_in_the_workflow_in_its_five_fields(spelled: str, tmp_path: Path) -> None:
+    path = bake(tmp_path, coiled_schedule=spelled) / ".github" / "workflows" / "coiled.yml"
+    assert load(path)[True]["schedule"] == [{"cron": " ".join(spelled.split())}]
+    done = check_schema(path)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_coiled_client_reads_the_token_variable_the_workflow_sets() -> None:

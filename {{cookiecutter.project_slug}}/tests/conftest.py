@@ -1,16 +1,54 @@
-"""Shared test setup: every test computes on the embedded cluster, offline."""
+"""Shared test setup: every test computes on the embedded cluster, offline, records its runs outside
+the project and alerts nobody."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 # Set before the flow modules are imported: their tasks read the retry delay then.
 os.environ.setdefault(f"{ENV_PREFIX}RETRY_DELAY_SECONDS", "0")
+# A webhook of the user's own would hear of every failure the tests make on purpose. Prefect
+# reads its secret when it is imported, so this comes first.
+os.environ.pop(f"{ENV_PREFIX}SLACK_WEBHOOK_URL", None)
+os.environ.pop("PREFECT__CONTEXT__SECRETS__SLACK_WEBHOOK_URL", None)
 
 import psutil  # noqa: E402
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:  # flowkit imports the flows, and Prefect: not before pytest has set up its log capture
+    from flowkit import Webhook
+
+
+@pytest.fixture(autouse=True, scope="session")
+def history_outside_the_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The runs the tests make are recorded in a file of their own (per test session), never in
+    the project's run history."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(f"{ENV_PREFIX}HISTORY", str(tmp_path_factory.mktemp("history") / "runs.sqlite"))
+        yield
+
+
+@pytest.fixture
+def history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test's own run history file (commands started from the test inherit it)."""
+    path = tmp_path / "runs.sqlite"
+    monkeypatch.setenv(f"{ENV_PREFIX}HISTORY", str(path))
+    return path
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[Webhook]:
+    """A webhook on loopback that accepts every post, set as this test's alert target."""
+    from flowkit import Webhook
+
+    with Webhook() as receiver:
+        monkeypatch.setenv(f"{ENV_PREFIX}SLACK_WEBHOOK_URL", receiver.url)
+        yield receiver
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ finds them), and how they start the real servers they test against."""
 
 from __future__ import annotations
 
+import http.server
 import importlib
 import json
 import os
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from {{ cookiecutter.package_name }}.plumbing.contract import FlowDeclaration, find_flows
 
@@ -138,3 +140,71 @@ def run_held_and_signalled(command: list[str], signum: int, env: Mapping[str, st
         process.wait()
     reader.join(timeout=10)
     return process.returncode, "".join(lines)
+
+
+class Webhook:
+    """A Slack-compatible incoming webhook on 127.0.0.1 that records the JSON of every post.
+
+    ``answer`` is the HTTP status it answers with, or None to take the post and never
+    answer (until the test ends); ``trickle`` sends the answer's body a byte every half
+    second, each in time for any socket timeout. ``url`` ends in a made-up secret, as a
+    real one does.
+    """
+
+    SECRET = "T0000/B0000/not-a-real-secret"
+    TRICKLE_BYTES = 1000
+
+    def __init__(self, answer: int | None = 200, trickle: bool = False) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.answer = answer
+        self.trickle = trickle
+        self.closing = threading.Event()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self.handler())
+        self.server.daemon_threads = True
+        # Polled often: a test's end waits for the next poll to stop the server.
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/services/{self.SECRET}"
+
+    @property
+    def texts(self) -> list[str]:
+        return [post["text"] for post in self.posts]
+
+    def handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.posts.append(json.loads(body))
+                if receiver.answer is None:
+                    receiver.closing.wait(WAIT_SECONDS)
+                    return
+                self.send_response(receiver.answer)
+                if not receiver.trickle:
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
+                self.send_header("Content-Length", str(receiver.TRICKLE_BYTES))
+                self.end_headers()
+                for _ in range(receiver.TRICKLE_BYTES):
+                    if receiver.closing.wait(0.5):
+                        return
+                    self.wfile.write(b".")
+                    self.wfile.flush()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's naming
+                pass
+
+        return Handler
+
+    def __enter__(self) -> Webhook:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closing.set()
+        self.server.shutdown()
+        self.server.server_close()

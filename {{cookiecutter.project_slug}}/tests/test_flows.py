@@ -1,4 +1,5 @@
-"""Every flow in ``flows/`` keeps the project's promises: it runs, a failure names its task, a Ctrl-C closes its cluster.
+"""Every flow in ``flows/`` keeps the project's promises: it runs, a failure names its task (in its last
+line, its run history and its one alert), a Ctrl-C closes its cluster.
 
 A flow is covered the moment its module exists: each test runs once per flow, with the
 smoke parameters it declares, on a real ``distributed.LocalCluster``. The same promises
@@ -16,9 +17,11 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.plumbing.cli import main
+from {{ cookiecutter.package_name }}.plumbing.history import listed
+from {{ cookiecutter.package_name }}.settings import DISTRIBUTION as PROJECT
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, PACKAGE, project_env, run_held_and_signalled, smoke_args
+from flowkit import FLOWS, PACKAGE, Webhook, project_env, run_held_and_signalled, smoke_args
 
 CLOSED = " closed transitions="  # the cluster session's line once a cluster is closed
 
@@ -29,7 +32,7 @@ def test_the_project_declares_flows() -> None:
 
 @pytest.mark.parametrize("name", FLOWS)
 def test_each_flow_runs_from_the_command_line_and_prints_its_result(
-    name: str, tmp_path: Path, capsys, caplog: pytest.LogCaptureFixture
+    name: str, tmp_path: Path, history: Path, webhook: Webhook, capsys, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Then, for a flow that keeps results, ``run --resume`` restores every one of them and prints the same."""
     caplog.set_level(logging.INFO, logger="prefect")
@@ -38,6 +41,10 @@ def test_each_flow_runs_from_the_command_line_and_prints_its_result(
     out = capsys.readouterr().out
     assert out.startswith(f"{name}: Success\n") and len(out.splitlines()) > 1, out
     assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+    [run] = listed(history)
+    assert (run["flow"], run["state"], run["exit_status"], run["backend"]) == (name, "Success", 0, "local")
+    assert f"name={run['cluster']} dashboard=" in caplog.text
+    assert webhook.posts == []  # alerts go out for runs that did not succeed
     if FLOWS[name].keep:
         caplog.clear()
         assert main([*args, "--resume"]) == 0, capsys.readouterr().err
@@ -47,7 +54,13 @@ def test_each_flow_runs_from_the_command_line_and_prints_its_result(
 
 @pytest.mark.parametrize("name", FLOWS)
 def test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, caplog: pytest.LogCaptureFixture
+    name: str,
+    tmp_path: Path,
+    history: Path,
+    webhook: Webhook,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="prefect")
     result = FLOWS[name].result
@@ -57,10 +70,13 @@ def test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
 
     monkeypatch.setattr(result, "run", broken)
     assert main(["run", name, *smoke_args(FLOWS[name], tmp_path)]) == 1
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"{name}: Failed: task {result.name!r} failed: RuntimeError: injected: a bug"
-    )
+    failure = f"task {result.name!r} failed: RuntimeError: injected: a bug"
+    assert capsys.readouterr().err.splitlines()[-1] == f"{name}: Failed: {failure}"
     assert caplog.text.count("dashboard=") == caplog.text.count(CLOSED) == 1, caplog.text
+    [run] = listed(history)
+    assert (run["state"], run["failed_task"], run["error"], run["exit_status"]) == ("Failed", result.name, failure, 1)
+    [alert] = webhook.texts
+    assert alert.splitlines()[:2] == [f"{PROJECT}: flow {name} ended Failed (exit status 1)", failure], alert
 
 
 @pytest.mark.parametrize("name", FLOWS)

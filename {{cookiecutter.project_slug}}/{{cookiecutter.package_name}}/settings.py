@@ -47,3 +47,8 @@ RESUME = "false"  # true: every run restores kept results (for prefect run -p, w
 # Retries of tasks that failed for a passing reason (docs/design.md: "Retries").
 TASK_RETRIES = 2
 RETRY_DELAY_SECONDS = "5"
+
+# Runs nobody watches (docs/unattended.md): where every run is recorded, and who hears of it.
+HISTORY = ".runs.sqlite"  # relative to the project folder; "" keeps no history
+SLACK_WEBHOOK_URL = ""  # a secret: set it in the environment, never here (a commit would publish it)
+NOTIFY_ON = "failure"  # or "always"

@@ -31,8 +31,9 @@ starts, from the command line, the environment and ``settings.py``, into the run
 and its rule), ``plan`` (a run's choices), ``run`` (a run from start to end), ``flow``
 (what flows build with), ``results`` (kept results, restored by ``run --resume``),
 ``session`` (a cluster's life), ``backends`` and ``coiled_api`` (starting each kind of
-cluster), ``signals`` (Ctrl-C, SIGTERM, SIGHUP), ``doctor`` and ``local_workers`` (the
-embedded cluster's workers).
+cluster), ``history`` and ``alerts`` (every run recorded, and told of when it fails),
+``signals`` (Ctrl-C, SIGTERM, SIGHUP), ``doctor`` and ``local_workers`` (the embedded
+cluster's workers).
 
 Importing this package warns once about any ``<PREFIX>_*`` variable no setting reads, so
 a misspelt override is never ignored without a word, whichever command runs.

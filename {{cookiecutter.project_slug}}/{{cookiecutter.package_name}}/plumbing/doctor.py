@@ -27,11 +27,10 @@ from packaging.utils import canonicalize_name
 from ..settings import DISTRIBUTION, PYTHON_VERSION
 from .backends import MUST_MATCH
 from .coiled_api import LOGIN, has_token
-from .plan import resolve_backend, setting
+from .plan import PROJECT_ROOT, resolve_backend, setting
 from .rules import SETTINGS, SettingError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-PROJECT_ROOT = PACKAGE_DIR.parent
 
 OK, NOTE, PROBLEM = "ok", "note", "problem"
 # The fsspec libraries behind object-storage URLs; workers need the same ones as this machine.

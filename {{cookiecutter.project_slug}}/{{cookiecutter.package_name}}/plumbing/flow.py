@@ -30,7 +30,7 @@ from prefect.executors import DaskExecutor
 from ..settings import TASK_RETRIES
 from .plan import current_plan, setting
 from .results import UNUSED_KEY
-from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal
+from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal, recorded_when_finished
 from .session import ClusterSession, close_when_finished
 
 # OSErrors that no retry mends: the file is not there, or not allowed, or the disk is full.
@@ -38,14 +38,16 @@ LASTING_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.E
 
 
 def cluster_flow(name: str, *, every_task_on_cluster: bool = False) -> ClusterFlow:
-    """A flow whose clusters are closed however its run ends, with one summary line per run.
+    """A flow whose clusters are closed however its run ends, with one summary line per run, every
+    run recorded in the run history and alerted (by ``ClusterFlow.run``, or for a run an agent
+    starts, by its state handler once the run finishes).
 
     With ``every_task_on_cluster`` Prefect's ``DaskExecutor`` submits every task run to
     the cluster, which starts when the run starts and serves every retry pass. Without
     it tasks run in the flow's process, and those that need a cluster take a client
     from ``with DaskCluster() as client:``.
     """
-    flow = ClusterFlow(name, state_handlers=[close_when_finished])
+    flow = ClusterFlow(name, state_handlers=[close_when_finished, recorded_when_finished])
     if every_task_on_cluster:
         flow.executor = ClusterDaskExecutor()
     return flow

@@ -2,8 +2,8 @@
 
 A run's choices (the flow and its checked parameters, where it computes, the cluster's
 spec and name, whether the cluster is kept, where its report goes, whether sizes over
-this machine's limits are forced, where kept results go and whether they are restored)
-are resolved here into one immutable ``RunPlan``. The
+this machine's limits are forced, where kept results go and whether they are restored,
+where the run is recorded and alerted) are resolved here into one immutable ``RunPlan``. The
 flow hands it to Prefect in the run's context, where the cluster resource and the
 executor read it: nothing is resolved again while the flow runs, so a Coiled token is
 checked once, a cluster has one name, and every refusal comes before any cluster starts.
@@ -35,6 +35,7 @@ from uuid import uuid4
 
 from .. import settings
 from ..settings import ENV_PREFIX
+from .alerts import Alerts
 from .backends import ClusterSpec, attached_spec, gateway_spec, local_spec
 from .rules import SETTINGS, RuleError, SettingError, unknown_variables
 
@@ -43,6 +44,10 @@ if TYPE_CHECKING:
 
     from .contract import FlowDeclaration
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the package
+# Prefect's own secret for Slack webhooks, which its users may have set already.
+PREFECT_WEBHOOK_SECRET = "SLACK_WEBHOOK_URL"
+PREFECT_WEBHOOK_VARIABLE = f"PREFECT__CONTEXT__SECRETS__{PREFECT_WEBHOOK_SECRET}"
 PLAN_KEY = "run_plan"  # where the plan is in prefect.context while its flow runs
 # One local run should finish within this; beyond it, a remote cluster or smaller input.
 LOCAL_BUDGET_SECONDS = 300
@@ -207,6 +212,8 @@ class RunPlan:
     estimates: tuple[Estimate, ...] = ()
     results: str = ""  # where the flow's kept results go (empty: it keeps none); results.py
     resume: bool = False  # restore kept results instead of computing them
+    history: Path | None = None  # the file the run is recorded in (none: not recorded)
+    alerts: Alerts | None = None  # where the run's alert goes (none: no alert)
     run_id: str = field(default_factory=lambda: uuid4().hex)
 
     @property
@@ -243,8 +250,51 @@ def plan_run(
         estimates += layout_estimates(spec.kwargs, machine)
     found = checked_estimates(estimates, local=local, force=force, logger=get_logger("estimate"), flow_name=spec.name)
     return RunPlan(
-        declaration.name, checked, spec, checked_report_path(report), force, found, results=results, resume=resume
+        declaration.name,
+        checked,
+        spec,
+        checked_report_path(report),
+        force,
+        found,
+        results=results,
+        resume=resume,
+        history=history_file(environ),
+        alerts=run_alerts(environ),
     )
+
+
+def history_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The run history's file (``<PREFIX>_HISTORY``; a relative path starts at the project folder, so every
+    command finds the same one wherever it is started), or None for no history."""
+    text = setting("HISTORY", environ)
+    return in_project(text) if text else None
+
+
+def in_project(text: str) -> Path:
+    """A path a setting gives: a relative one starts at the project folder, so every command finds the same one."""
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def run_alerts(environ: Mapping[str, str] | None = None) -> Alerts | None:
+    """Where runs' alerts go: ``<PREFIX>_SLACK_WEBHOOK_URL``, else Prefect's secret ``SLACK_WEBHOOK_URL``
+    (``PREFECT__CONTEXT__SECRETS__SLACK_WEBHOOK_URL`` or Prefect's config), else nowhere."""
+    url = setting("SLACK_WEBHOOK_URL", environ) or prefect_webhook()
+    if not url:
+        return None
+    return Alerts(url, always=setting("NOTIFY_ON", environ) == "always")
+
+
+def prefect_webhook() -> str:
+    """Prefect's secret ``SLACK_WEBHOOK_URL``, read from its local context only (never from a backend),
+    by the same rule as the project's own variable."""
+    import prefect
+
+    value = (prefect.context.get("secrets") or {}).get(PREFECT_WEBHOOK_SECRET, "")
+    try:
+        return str(SETTINGS["SLACK_WEBHOOK_URL"].rule(value))
+    except RuleError as error:
+        raise SettingError(f"{PREFECT_WEBHOOK_VARIABLE} (Prefect's secret {PREFECT_WEBHOOK_SECRET}): {error}") from None
 
 
 def kept_results_choice(
@@ -265,6 +315,8 @@ def kept_results_choice(
 
     location = setting("RESULTS", environ)
     check_location(location)
+    if "://" not in location:  # a folder: like the history, the project's wherever a command starts
+        location = str(in_project(location))
     return location, bool(setting("RESUME", environ) if resume is None else resume)
 
 

@@ -64,6 +64,27 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
 SECONDS = re.compile(NUMBER)
 FLAGS = {"true": True, "false": False}
+# Line breaks and control characters: a path with one breaks log lines and the files it lands in.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+PATH_MAX_CHARS = 4096
+# Cron, as cron(8), GitHub Actions' ``schedule:`` and croniter (Prefect's CronSchedule) all read it:
+# five fields of numbers, names, ``*``, lists, ranges and steps. Each field: its name, range and names.
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, MONTHS),
+    ("day of week", 0, 6, WEEKDAYS),
+)
+# Days in each month at most (February in a leap year): a day no listed month has never comes.
+MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+CRON_ITEM = re.compile(r"(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?", re.IGNORECASE | re.ASCII)
+CRON_MAX_CHARS = 200
+CRON_EXAMPLES = (
+    "five fields, minute hour day-of-month month day-of-week, such as '0 6 * * *' or '*/15 8-18 * * mon-fri'"
+)
 
 
 class RuleError(ValueError):
@@ -135,7 +156,7 @@ def gateway_url(value: object) -> str:
 
 
 def results_location(value: object) -> str:
-    """A folder (relative to where the command runs) or an ``s3://``, ``gs://`` or ``abfs://`` URL with a bucket."""
+    """A folder (relative to the project folder) or an ``s3://``, ``gs://`` or ``abfs://`` URL with a bucket."""
     text = text_of(value) or ""
     scheme = SCHEME.fullmatch(text)
     fits = bool(text) and len(text) <= URL_MAX_CHARS and not CONTROL.search(text)
@@ -218,6 +239,113 @@ def seconds(high: int, low: int = 0) -> Rule:
     return read
 
 
+def history_file(value: object) -> str:
+    """A file path on one line; empty means no history is kept."""
+    text = text_of(value)
+    if text is None or len(text) > PATH_MAX_CHARS or CONTROL.search(text):
+        raise RuleError(
+            f"{shown(value)} is not allowed; give a file path on one line (relative paths start at the project "
+            "folder), or leave it empty to keep no history"
+        )
+    return text
+
+
+def webhook_url(value: object) -> str:
+    """An optional webhook URL. The value is never repeated in a message: a webhook's URL is its password."""
+    text = text_of(value)
+    if text is None or (text and not (URL.fullmatch(text) and len(text) <= URL_MAX_CHARS)):
+        raise RuleError(
+            "the value (not shown: a webhook URL is a secret) is not an http(s) URL; give the incoming webhook's "
+            "URL such as https://hooks.slack.com/services/..., or leave it empty for no alerts"
+        )
+    return text
+
+
+def cron(value: object) -> str:
+    """A five-field cron schedule, its fields joined by single spaces; RuleError naming the field at fault."""
+    text = text_of(value)
+    problem = cron_problem(text)
+    if problem is not None:
+        raise RuleError(f"{shown(value)} is not a cron schedule: {problem}; use {CRON_EXAMPLES}")
+    return " ".join(str(text).split())
+
+
+def cron_problem(text: str | None) -> str | None:
+    """Why a cron schedule is refused: the first field at fault, or a day that never comes."""
+    if text is None:
+        return "it is not text"
+    if len(text) > CRON_MAX_CHARS:
+        return f"it is longer than {CRON_MAX_CHARS} characters"
+    fields = text.split()
+    if len(fields) != len(CRON_FIELDS):
+        return f"it has {len(fields)} field{'' if len(fields) == 1 else 's'}"
+    for index, (name, low, high, names) in enumerate(CRON_FIELDS):
+        problem = cron_field_problem(fields[index], name, low, high, names)
+        if problem is not None:
+            return problem
+    return never_problem(fields)
+
+
+def cron_field_problem(spelled: str, name: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """Why one field of a cron schedule is refused: each comma-separated item is ``*``, a value or a
+    range ``a-b``, optionally with a step ``/n``."""
+    allowed = f"{low}-{high}" + (f" or {names[0]}-{names[-1]}" if names else "")
+    for item in spelled.split(","):
+        match = CRON_ITEM.fullmatch(item)
+        if match is None:
+            return f"{name} {item!r} is not *, a value, a range a-b or a step */n ({allowed})"
+        span, step = match.groups()
+        bounds = [low, high] if span == "*" else [cron_value(part, low, names) for part in span.split("-")]
+        if any(bound is None or not low <= bound <= high for bound in bounds):
+            return f"{name} {item!r} is outside {allowed}"
+        if bounds[0] > bounds[-1]:
+            return f"{name} {item!r} runs backwards (write it low-high)"
+        if step is not None and len(bounds) == 1:
+            return f"{name} {item!r} has a step after a single value; write */n or a-b/n"
+        if step is not None and not 1 <= int(step) <= high - low + 1:
+            return f"{name} {item!r} has a step outside 1-{high - low + 1}"
+    return None
+
+
+def cron_value(part: str, low: int, names: tuple[str, ...]) -> int | None:
+    """A field's value from its number or its three-letter name (any case); None if it is neither."""
+    if part.lower() in names:
+        return names.index(part.lower()) + low
+    return int(part) if part.isdigit() and len(part) <= 2 else None
+
+
+def cron_values(spelled: str, low: int, high: int, names: tuple[str, ...]) -> set[int]:
+    """Every value an accepted field selects."""
+    selected: set[int] = set()
+    for item in spelled.split(","):
+        span, _, step = item.partition("/")
+        # Only called on accepted fields, whose every value reads.
+        bounds = [low, high] if span == "*" else [int(cron_value(part, low, names) or 0) for part in span.split("-")]
+        selected.update(range(bounds[0], bounds[-1] + 1, int(step or 1)))
+    return selected
+
+
+def never_problem(fields: list[str]) -> str | None:
+    """A day of the month that none of the listed months has (e.g. '0 0 30 2 *') never comes; cron would wait
+    forever. With a day of the week given too, cron runs on either, so such a schedule still runs."""
+    if fields[4] != "*":
+        return None
+    days = cron_values(fields[2], 1, 31, ())
+    months = cron_values(fields[3], 1, 12, MONTHS)
+    if min(days) > max(MONTH_DAYS[month - 1] for month in months):
+        return f"day of month {fields[2]!r} never comes in month {fields[3]!r}"
+    return None
+
+
+# How often ``serve --every`` runs a flow: from a second (tests, demos) to a year.
+EVERY = "1 second to 366 days"
+
+
+def every(value: object) -> str:
+    """The interval of ``serve --every``, in the duration form of the other settings."""
+    return str(duration(1, 366 * 86400, EVERY)(value))
+
+
 class Setting(NamedTuple):
     """One setting: the rule its value follows, what it means (the docs' settings table), and the
     generation answer that gave its default in settings.py, if one did."""
@@ -283,10 +411,22 @@ SETTINGS: dict[str, Setting] = {
     "GATEWAY_N_WORKERS": Setting(whole_number(1000), "workers of a dask-gateway cluster"),
     "RESULTS": Setting(
         results_location,
-        "where flows keep the results of their costly tasks: a folder (relative to where you run), or an s3://, "
+        "where flows keep the results of their costly tasks: a folder (relative: to the project folder), or an s3://, "
         "gs:// or abfs:// URL (docs/resume.md)",
     ),
     "RESUME": Setting(flag, "restore kept results instead of computing them, as run --resume does (docs/resume.md)"),
+    "HISTORY": Setting(
+        history_file,
+        "the SQLite file every run is recorded in, shown by `runs` (relative: to the project folder; empty: none)",
+    ),
+    "SLACK_WEBHOOK_URL": Setting(
+        webhook_url,
+        "a Slack-compatible incoming webhook that run alerts go to (empty: Prefect's secret SLACK_WEBHOOK_URL, "
+        "else no alerts); a secret: set it in the environment, never in settings.py",
+    ),
+    "NOTIFY_ON": Setting(
+        choice("failure", "always"), "which runs send an alert: failure (every run that did not succeed) or always"
+    ),
 }
 # The generation answers that are settings, with the setting each one is.
 ANSWERS = {setting.answer: key for key, setting in SETTINGS.items() if setting.answer}

@@ -62,6 +62,7 @@ class ClusterSession:
         self.started = False  # a cluster of the project's exists (attached: a client is connected)
         self.transitions: int | None = None
         self.report: PerformanceReport | None = None
+        self.cluster_name: str | None = None  # once started; the run's record names it after it closed
 
     @property
     def is_open(self) -> bool:
@@ -91,6 +92,7 @@ class ClusterSession:
                     self.cluster = self.spec.start()
                     self.started = True
                 self.client = Client(self.cluster, set_as_default=False)
+            self.cluster_name = self.name
             check_cluster_versions(self.client)
             if self.plan.report is not None:
                 self.report = PerformanceReport(self.plan.report, f"{self.spec.name} on {self.spec.backend} cluster")
@@ -215,15 +217,16 @@ def close_sessions(run_id: str | None = None) -> None:
         raise interrupted
 
 
-def end_run(plan: RunPlan) -> tuple[list[ClusterSession], KeyboardInterrupt | None]:
-    """Close the run's clusters and forget them: its sessions, for what became of each, and the
-    signal that arrived while they closed, if one did (they are closed all the same)."""
+def end_run(plan: RunPlan | None) -> tuple[list[ClusterSession], KeyboardInterrupt | None]:
+    """Close the run's clusters (every one, without a plan) and forget them: its sessions, for what
+    became of each, and the signal that arrived while they closed, if one did (they are closed all the same)."""
+    run_id = None if plan is None else plan.run_id
     interrupt = None
     try:
-        close_sessions(plan.run_id)
+        close_sessions(run_id)
     except KeyboardInterrupt as arrived:
         interrupt = arrived
-    ended = [session for session in _sessions if session.plan.run_id == plan.run_id]
+    ended = [session for session in _sessions if run_id in (None, session.plan.run_id)]
     _sessions[:] = [session for session in _sessions if session not in ended]
     return ended, interrupt
 
