@@ -90,3 +90,17 @@ def test_ruff_lint_and_format_pass(baked) -> None:
     for command in ([RUFF, "check", "--no-cache", "."], [RUFF, "format", "--check", "--no-cache", "."]):
         done = subprocess.run(command, cwd=project, capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+# A new user reads the README in ten minutes; depth goes to docs/. The plumbing stays a
+# handful of modules a reader holds in an afternoon.
+README_MAX_LINES = 250
+PLUMBING_MAX_MODULES = 16
+
+
+def test_the_readme_is_short_and_the_plumbing_a_handful_of_modules(baked) -> None:
+    _, project = baked
+    lines = (project / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move depth to docs/"
+    modules = list((project / package_of(project) / "plumbing").glob("*.py"))
+    assert len(modules) <= PLUMBING_MAX_MODULES, sorted(module.name for module in modules)

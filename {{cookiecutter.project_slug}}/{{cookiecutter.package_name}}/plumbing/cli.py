@@ -29,8 +29,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import signals
 from ..settings import ENV_PREFIX
+from . import signals
 from .contract import FlowCommand, FlowContractError, FlowDeclaration, find_flows
 from .rules import BACKENDS, RuleError, SettingError, cron, duration_seconds, every, whole_number
 from .run import CANNOT_START, EXIT_FAILED, EXIT_USAGE, RunOutcome
