@@ -14,6 +14,7 @@ from prefect import Flow, Parameter, task
 from {{ cookiecutter.package_name }}.plumbing import FlowCommand, FlowContractError, cluster_flow, declare
 from {{ cookiecutter.package_name }}.plumbing.cli import main
 from {{ cookiecutter.package_name }}.plumbing.contract import RESERVED, find_flows
+from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 import flowkit
 from flowkit import FLOWS, PACKAGE, extra_flows, smoke_args
@@ -253,18 +254,28 @@ def test_a_callable_smoke_makes_its_files_in_the_folder_it_is_given(reading_flow
 
 
 def test_the_generic_tests_run_a_flow_with_a_callable_smoke_in_a_fresh_folder(
-    reading_flow: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, caplog: pytest.LogCaptureFixture
+    reading_flow: str,
+    tmp_path: Path,
+    webhook: object,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """tests/test_flows.py's own tests, given the flow and a fresh folder each (pytest gives them ``tmp_path``)."""
+    """tests/test_flows.py's own tests, given the flow and a fresh folder each (pytest gives them ``tmp_path``),
+    each with a run history of its own (as their ``history`` fixture gives them)."""
     import test_flows
 
     ran, failed = tmp_path / "ran", tmp_path / "failed"
     for folder in (ran, failed):
         folder.mkdir()
-    test_flows.test_each_flow_runs_from_the_command_line_and_prints_its_result(reading_flow, ran, capsys, caplog)
+    monkeypatch.setenv(f"{ENV_PREFIX}HISTORY", str(ran / "runs.sqlite"))
+    test_flows.test_each_flow_runs_from_the_command_line_and_prints_its_result(
+        reading_flow, ran, ran / "runs.sqlite", webhook, capsys, caplog
+    )
     assert (ran / "input.txt").is_file() and not (failed / "input.txt").exists()
     caplog.clear()
+    monkeypatch.setenv(f"{ENV_PREFIX}HISTORY", str(failed / "runs.sqlite"))
     test_flows.test_a_failing_task_fails_the_run_naming_itself_and_closes_the_cluster(
-        reading_flow, failed, monkeypatch, capsys, caplog
+        reading_flow, failed, failed / "runs.sqlite", webhook, monkeypatch, capsys, caplog
     )
     assert (failed / "input.txt").is_file()
