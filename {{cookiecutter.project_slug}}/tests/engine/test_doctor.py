@@ -48,6 +48,7 @@ from {{ cookiecutter.package_name }}.plumbing.rules import SETTINGS, SettingErro
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
 from flowkit import PROJECT_ROOT, project_env
+from test_settings import REFUSED
 
 try:
     import tomllib
@@ -122,7 +123,7 @@ def test_every_refused_setting_is_named_on_a_line_of_its_own() -> None:
     """Every setting refused at once, as a fresh interpreter reads them: one problem line each, in the
     table's order, with the line a run would stop at; the doctor runs even though the flows cannot be
     imported (a refused retry delay stops their import)."""
-    refused = {ENV_PREFIX + key: "-1" for key in SETTINGS}
+    refused = {ENV_PREFIX + key: REFUSED.get(key, "-1") for key in SETTINGS}
     expected = []
     for key in SETTINGS:
         with pytest.raises(SettingError) as error:

@@ -44,7 +44,16 @@ ACCEPTED = {
     "CONNECT_TIMEOUT_SECONDS": {"2": 2.0},
     "GATEWAY_ADDRESS": {"": "", "  ": ""},
     "GATEWAY_N_WORKERS": {"2": 2},
+    "RESULTS": {probe: probe for probe in PROBES if probe.strip()},  # a folder may have any name
+    "RESUME": {},
+    "HISTORY": {probe: probe.strip() for probe in PROBES},  # a file may have any name; empty: no history
+    "SLACK_WEBHOOK_URL": {"": "", "  ": ""},
+    "NOTIFY_ON": {},
 }
+# A value each setting refuses, where "-1" is one it takes (a file or folder may have that name).
+REFUSED = {"HISTORY": "runs\n.sqlite", "RESULTS": "s3://"}
+# Settings whose refused value is not repeated in the message: whoever has it can use it.
+SECRETS = {"SLACK_WEBHOOK_URL"}
 # The generation answers behind settings.py's defaults, as given when this project was generated.
 ANSWERS = {
     "default_cluster": {{ cookiecutter.default_cluster | literal }},
@@ -93,7 +102,8 @@ def test_each_value_is_read_as_meant_or_refused_in_one_line(key: str, probe: str
     with pytest.raises(SettingError) as refused:
         setting(key, {name: probe})
     message = str(refused.value)
-    assert message.startswith(f"{name}: {probe!r} is ") and "\n" not in message
+    shown = "the value (not shown: a webhook URL is a secret)" if key in SECRETS else repr(probe)
+    assert message.startswith(f"{name}: {shown} is ") and "\n" not in message
 
 
 def coiled_spec_of(environ: dict[str, str]) -> object:
@@ -138,12 +148,13 @@ def test_a_refused_default_in_settings_py_says_so(monkeypatch: pytest.MonkeyPatc
 def test_run_refuses_with_exit_2_and_the_variables_line(key: str, monkeypatch, capsys) -> None:
     """Nothing starts: the run stops at the line, before any cluster (RETRY_DELAY_SECONDS is read
     when the flows are imported: the next test starts a fresh interpreter for it)."""
-    monkeypatch.setenv(variable(key), "-1")
+    monkeypatch.setenv(variable(key), REFUSED.get(key, "-1"))
     backend = next((name for prefix, name in BACKEND_OF.items() if key.startswith(prefix)), "local")
     cluster = [] if key == "CLUSTER" else ["--cluster", backend]
     assert main(["run", next(iter(FLOWS)), *cluster]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {variable(key)}: '-1' is "), lines
+    shown = "the value (not shown" if key in SECRETS else repr(REFUSED.get(key, "-1"))
+    assert len(lines) == 1 and lines[0].startswith(f"error: {variable(key)}: {shown}"), lines
 
 
 def test_a_misspelt_variable_is_named_with_the_closest_setting() -> None:

@@ -34,7 +34,7 @@ from prefect.utilities.logging import get_logger
 from .. import flows as flows_package
 from .plan import Estimator, Machine, RunPlan
 from .results import checked_keep, keep_results_of
-from .rules import SettingError, shown
+from .rules import CONTROL, SettingError, shown
 
 Validator = Callable[[Mapping[str, Any]], None]
 # Smoke parameters, or a function that makes them from a fresh folder (for flows that read files).
@@ -42,7 +42,6 @@ Smoke = Union[Mapping[str, Any], Callable[[Path], Mapping[str, Any]]]  # noqa: U
 RESERVED = ("flows", "run", "serve", "runs", "results", "diagram", "doctor", "clusters")  # the CLI's own commands
 WHOLE = re.compile(r"-?[0-9]{1,30}")  # ASCII digits only: no other script's digits, no 1_000
 DECIMAL = re.compile(r"-?[0-9]{1,30}(?:\.[0-9]{1,30})?(?:[eE][-+]?[0-9]{1,3})?")
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class FlowContractError(ValueError):

@@ -279,10 +279,9 @@ def in_project(text: str) -> Path:
 def run_alerts(environ: Mapping[str, str] | None = None) -> Alerts | None:
     """Where runs' alerts go: ``<PREFIX>_SLACK_WEBHOOK_URL``, else Prefect's secret ``SLACK_WEBHOOK_URL``
     (``PREFECT__CONTEXT__SECRETS__SLACK_WEBHOOK_URL`` or Prefect's config), else nowhere."""
+    always = setting("NOTIFY_ON", environ) == "always"  # read even without a webhook: a typo shows at once
     url = setting("SLACK_WEBHOOK_URL", environ) or prefect_webhook()
-    if not url:
-        return None
-    return Alerts(url, always=setting("NOTIFY_ON", environ) == "always")
+    return Alerts(url, always=always) if url else None
 
 
 def prefect_webhook() -> str:

@@ -60,11 +60,10 @@ URL_MAX_CHARS = 2000
 # Where kept results go: a folder, or a URL of an object store: its scheme and the extra with its library.
 STORES = {"s3": "s3", "gs": "gcs", "abfs": "azure"}
 SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://(.*)", re.IGNORECASE | re.ASCII | re.DOTALL)
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 WHOLE_NUMBER = re.compile(r"[1-9][0-9]*")
 SECONDS = re.compile(NUMBER)
 FLAGS = {"true": True, "false": False}
-# Line breaks and control characters: a path with one breaks log lines and the files it lands in.
+# Line breaks and control characters: text with one breaks log lines and the files it lands in.
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 PATH_MAX_CHARS = 4096
 # Cron, as cron(8), GitHub Actions' ``schedule:`` and croniter (Prefect's CronSchedule) all read it:
