@@ -120,8 +120,8 @@ def cluster_with_a_worker_from_the_other_venv():
     return cluster
 
 
-spec = ClusterSpec("local", "connect", cluster_with_a_worker_from_the_other_venv, {}, start_class)
-session = ClusterSession(RunPlan("connect", {}, spec), logging.getLogger("run"))
+spec = ClusterSpec("local", "connect", cluster_with_a_worker_from_the_other_venv, {{}}, start_class)
+session = ClusterSession(RunPlan("connect", {{}}, spec), logging.getLogger("run"))
 try:
     session.open()
     print("connected")

@@ -137,7 +137,7 @@ def test_durations_rejected_on_purpose(spelled: str) -> None:
 @pytest.mark.parametrize(("key", "spelled"), [("COILED_IDLE_TIMEOUT", " 20m\t"), ("COILED_WORKER_MEMORY", " 16GiB ")])
 def test_surrounding_blanks_are_ignored_and_not_passed_on(key: str, spelled: str) -> None:
     """What reaches Coiled is the value without them, which dask reads as the hook does."""
-    assert HOOK.RULES.RULES[key](spelled) == spelled.strip()
+    assert HOOK.RULES.SETTINGS[key].rule(spelled) == spelled.strip()
 
 
 MEMORY_DASK_REJECTS = ["16 GiBs", "16 gigabytes", "sixteen GiB", "16 GiB RAM", "16,5GiB"]

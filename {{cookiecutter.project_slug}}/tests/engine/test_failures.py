@@ -353,7 +353,7 @@ def test_a_cluster_that_fails_to_close_is_named_and_the_others_still_close(
     monkeypatch.setattr(failing.cluster, "close", close_then_fail)
 
     close_sessions(plan.run_id)
-    ended, interrupt = end_run(plan)
+    ended, interrupt = end_run(plan.run_id)
 
     log = prefect_log()
     assert f"could not close cluster {name} (backend=local): stop it by hand" in log
@@ -369,10 +369,10 @@ def test_closing_one_runs_clusters_leaves_another_runs_open(cluster_closed: None
     closed.open()
     still_open.open()
     try:
-        end_run(mine)
+        end_run(mine.run_id)
         assert not closed.is_open and still_open.is_open
     finally:
-        end_run(theirs)
+        end_run(theirs.run_id)
     assert not still_open.is_open
 
 
@@ -401,7 +401,7 @@ def test_a_close_without_timeout_that_never_answers_is_given_up_on_and_named(
         answer.set()
         monkeypatch.undo()
         cluster.close()
-        end_run(plan)
+        end_run(plan.run_id)
 
 
 def test_retry_delay_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -335,7 +335,7 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
     except (ValueError, *CANNOT_START) as error:
         return refused(error)
     except KeyboardInterrupt as interrupt:
-        sessions, _ = end_run(plan) if plan is not None else ([], None)
+        sessions, _ = end_run(plan.run_id) if plan is not None else ([], None)
         print(f"{args.command}: {interrupted_line(interrupt, sessions)}", file=sys.stderr, flush=True)
         signals.reported = True
         return signals.exit_status(interrupt)
@@ -344,7 +344,7 @@ def flow_command(args: argparse.Namespace, command: FlowCommand) -> int:
         return EXIT_FAILED
     finally:
         if plan is not None:
-            end_run(plan)
+            end_run(plan.run_id)
     return 0
 
 

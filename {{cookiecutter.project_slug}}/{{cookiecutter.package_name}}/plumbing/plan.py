@@ -342,8 +342,11 @@ def current_plan() -> RunPlan:
     """The plan of the flow run in progress, from Prefect's context.
 
     A flow run started without one (by a Prefect agent, which calls Prefect's runner
-    directly) gets one made from the environment, as ``prefect run -p`` does.
+    directly) gets one made from the environment, as ``prefect run -p`` does, under
+    Prefect's id of the run: its clusters are that run's, whichever step asks.
     """
+    from dataclasses import replace
+
     import prefect
 
     plan = prefect.context.get(PLAN_KEY)
@@ -353,4 +356,12 @@ def current_plan() -> RunPlan:
 
     declaration = find_flow(prefect.context.get("flow_name", ""))
     parameters = prefect.context.get("parameters", {})
-    return plan_run(declaration, {key: value for key, value in parameters.items() if key in declaration.defaults})
+    plan = plan_run(declaration, {key: value for key, value in parameters.items() if key in declaration.defaults})
+    return replace(plan, run_id=runner_run_id())
+
+
+def runner_run_id() -> str:
+    """The id of the flow run Prefect's runner is in (a run started without ``ClusterFlow.run``)."""
+    import prefect
+
+    return str(prefect.context.get("flow_run_id") or "")

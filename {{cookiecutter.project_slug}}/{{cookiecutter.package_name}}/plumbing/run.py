@@ -37,7 +37,7 @@ from . import alerts, history, signals
 from .backends import ClusterUnreachable, VersionMismatchError
 from .coiled_api import CoiledUnavailable
 from .history import RunEntry
-from .plan import PLAN_KEY, RunPlan, cluster_spec, history_file, plan_run, resolve_backend, run_alerts
+from .plan import PLAN_KEY, RunPlan, cluster_spec, history_file, plan_run, resolve_backend, run_alerts, runner_run_id
 from .results import start_run
 from .rules import SettingError
 from .session import ClusterSession, end_run, interrupted_line
@@ -109,7 +109,7 @@ class ClusterFlow(Flow):
         except BaseException as ending:  # a signal, or a refusal's exit from inside a task
             self.cut_short(plan, row, entry, ending)
             raise
-        sessions, interrupt = end_run(plan)
+        sessions, interrupt = end_run(plan.run_id)
         get_logger("run").info(
             "flow=%s state=%s wall=%.2fs backend=%s",
             self.name,
@@ -125,7 +125,7 @@ class ClusterFlow(Flow):
     def cut_short(self, plan: RunPlan, row: int | None, entry: RunEntry, ending: BaseException) -> None:
         """A run that ``ending`` cut short: its clusters closed (after a signal, with the line that says
         so), then recorded and alerted, before ``ending`` goes on."""
-        sessions, _ = end_run(plan)
+        sessions, _ = end_run(plan.run_id)
         if isinstance(ending, KeyboardInterrupt):
             print(f"{self.name}: {interrupted_line(ending, sessions)}", file=sys.stderr, flush=True)
             signals.reported = True
@@ -314,7 +314,7 @@ def recorded_when_finished(flow: Flow, old_state: State, new_state: State) -> St
 
 def record_runner_run(flow: Flow, state: State, context: Mapping[str, Any]) -> None:
     """The whole row of a run that is over, from Prefect's context; its clusters are closed by now."""
-    sessions, _ = end_run(None)
+    sessions, _ = end_run(runner_run_id())
     date = context.get("date")  # when Prefect's runner started the run (a pendulum DateTime)
     started = history.now() if date is None else history.from_timestamp(date.timestamp())
     backends = dict.fromkeys(session.spec.backend for session in sessions)

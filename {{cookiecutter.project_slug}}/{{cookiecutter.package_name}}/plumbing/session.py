@@ -217,16 +217,15 @@ def close_sessions(run_id: str | None = None) -> None:
         raise interrupted
 
 
-def end_run(plan: RunPlan | None) -> tuple[list[ClusterSession], KeyboardInterrupt | None]:
-    """Close the run's clusters (every one, without a plan) and forget them: its sessions, for what
-    became of each, and the signal that arrived while they closed, if one did (they are closed all the same)."""
-    run_id = None if plan is None else plan.run_id
+def end_run(run_id: str) -> tuple[list[ClusterSession], KeyboardInterrupt | None]:
+    """Close the clusters of the run ``run_id`` and forget them: its sessions, for what became of each,
+    and the signal that arrived while they closed, if one did (they are closed all the same)."""
     interrupt = None
     try:
         close_sessions(run_id)
     except KeyboardInterrupt as arrived:
         interrupt = arrived
-    ended = [session for session in _sessions if run_id in (None, session.plan.run_id)]
+    ended = [session for session in _sessions if session.plan.run_id == run_id]
     _sessions[:] = [session for session in _sessions if session not in ended]
     return ended, interrupt
 
@@ -236,10 +235,10 @@ def close_when_finished(flow: Any, old_state: Any, new_state: Any) -> Any:
     if new_state.is_finished():
         import prefect
 
-        from .plan import PLAN_KEY
+        from .plan import PLAN_KEY, runner_run_id
 
         plan = prefect.context.get(PLAN_KEY)
-        close_sessions(plan.run_id if plan is not None else None)
+        close_sessions(plan.run_id if plan is not None else runner_run_id())
     return new_state
 
 
