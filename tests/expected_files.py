@@ -41,6 +41,7 @@ ENGINE_TESTS = [
     "test_estimates.py",
     "test_failures.py",
     "test_gateway.py",
+    "other_versions.py",
     "test_plan.py",
     "test_report.py",
     "test_resume.py",

@@ -1,6 +1,6 @@
 """Run a command held at one moment of its cluster's life, until a test's signal arrives.
 
-``HELD_OPEN_AT=before|start|compute|close|kept|weakref|del python tests/held_open.py -m <package> run FLOW ...``
+``HELD_OPEN_AT=before|start|compute|close|kept|mapped|weakref|del python tests/held_open.py -m <package> run FLOW ...``
 (or ``... held_open.py prefect run -p FILE ...``). The interrupt tests use it to send
 their signal at a known moment instead of racing a run that may finish first:
 
@@ -13,7 +13,9 @@ their signal at a known moment instead of racing a run that may finish first:
 - ``weakref``, ``del``: the run is planned, no cluster exists, and the main thread is in a
   weakref callback or a ``__del__`` (as at the end of every import), where Python drops
   any exception a signal's handler raises;
-- ``kept``: a kept result has just been written whole (``results.py``), the run not over.
+- ``kept``: a kept result has just been written whole (``results.py``), the run not over;
+- ``mapped``: a flow with every task on the cluster has submitted 200 task runs, which its
+  workers are running.
 
 Each prints ``held-open: <moment>`` when it is reached (``close`` once per signal it
 waits for), and the test sends one signal per such line.
@@ -30,7 +32,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from {{ cookiecutter.package_name }}.plumbing import backends, results, run, session, signals
+from {{ cookiecutter.package_name }}.plumbing import backends, flow, results, run, session, signals
 
 HELD = "held-open: "
 MOMENT = os.environ.get("HELD_OPEN_AT", "compute")
@@ -110,7 +112,21 @@ def write_and_hold(self: results.ResultStore, path: str, data: bytes) -> None:
     hold(until=lambda: False)  # the signal ends it
 
 
-if MOMENT in ("weakref", "del"):
+_submit = flow.ClusterDaskExecutor.submit
+SUBMITTED_BEFORE_THE_HOLD = 200
+
+
+def submit_then_hold(self: flow.ClusterDaskExecutor, *args: Any, **kwargs: Any) -> Any:
+    future = _submit(self, *args, **kwargs)
+    self.submitted = getattr(self, "submitted", 0) + 1
+    if self.submitted == SUBMITTED_BEFORE_THE_HOLD:
+        hold(until=lambda: False)  # the signal ends it; the workers go on with what they were given
+    return future
+
+
+if MOMENT == "mapped":
+    flow.ClusterDaskExecutor.submit = submit_then_hold
+elif MOMENT in ("weakref", "del"):
     run.plan_run = plan_then_hold_where_exceptions_are_dropped
 elif MOMENT == "before":
     session.ClusterSession.open = hold_and_open

@@ -11,13 +11,17 @@ no task. An address with nothing listening fails with one line.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,17 +92,18 @@ def stop(process: subprocess.Popen) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
-def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
-    """``dask scheduler`` and two ``dask worker`` processes on loopback, ports chosen by the OS."""
-    folder = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def started_cluster(folder: Path, *preload: str) -> Iterator[RunningCluster]:
+    """``dask scheduler`` and two ``dask worker`` processes on loopback, ports chosen by the OS, each with
+    the preload files given; stopped when the block ends."""
     scheduler_file = folder / "scheduler.json"
     log = (folder / "cluster.log").open("wb")
     common = {"env": project_env(), "cwd": folder, "stdout": log, "stderr": log, "start_new_session": True}
+    preloads = [argument for path in preload for argument in ("--preload", path)]
     processes = [
         subprocess.Popen(
             [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"]
-            + ["--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
+            + ["--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file), *preloads],
             **common,
         )
     ]
@@ -108,7 +113,8 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "distributed.cli.dask_worker", address, "--host", "127.0.0.1"]
-                    + ["--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--name", f"worker-{number}"],
+                    + ["--nthreads", "1", "--dashboard-address", "127.0.0.1:0", "--name", f"worker-{number}"]
+                    + preloads,
                     **common,
                 )
             )
@@ -119,6 +125,12 @@ def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runnin
         for process in processes:
             stop(process)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def running_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    with started_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
 
 
 def scheduler_address(scheduler_file: Path, scheduler: subprocess.Popen) -> str:
@@ -219,3 +231,141 @@ def test_an_address_with_nothing_listening_fails_with_one_line_before_any_work(
         f"error: the scheduler at {address} cannot be reached (Timed out trying to connect to {address} after 2 s); "
         "check the address, that the scheduler runs and that this machine can reach it; nothing was run"
     ]
+
+
+class Mute:
+    """A listener on loopback that is no Dask scheduler: it accepts and never answers (``silent``),
+    or it is a web server, which waits for a request line Dask never sends (``http``)."""
+
+    def __init__(self, kind: str) -> None:
+        handler = http.server.SimpleHTTPRequestHandler if kind == "http" else SilentHandler
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.address = f"tcp://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SilentHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        time.sleep(WAIT_SECONDS)  # holds the connection open, says nothing
+
+
+@pytest.mark.parametrize("kind", ["silent", "http"])
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_listener_that_is_no_scheduler_fails_in_one_line_within_the_timeout(
+    name: str, kind: str, tmp_path: Path
+) -> None:
+    """distributed bounds only the TCP connect: its handshake waited forever on such a listener."""
+    mute = Mute(kind)
+    try:
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", PACKAGE, "run", name, "--cluster", mute.address, *smoke_args(FLOWS[name], tmp_path)],
+            env=project_env(**{f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS": "2"}),
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+        elapsed = time.monotonic() - began
+    finally:
+        mute.close()
+    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said == [
+        f"error: the scheduler at {mute.address} cannot be reached (Timed out trying to connect to {mute.address} "
+        "after 2 s); check the address, that the scheduler runs and that this machine can reach it; nothing was run"
+    ], done.stderr
+    assert elapsed < WAIT_SECONDS / 3, f"took {elapsed:.1f} s"  # a hang guard: the imports, then 2 s
+
+
+# Parameters under which each example computes for seconds on two workers: long enough to lose its scheduler
+# mid-run. The line to wait for before the kill, and how long after it.
+LONG_RUNS = {
+    "timeseries": (["--param", "end=2000-03-01"], "Task 'summarize': Starting task run", 1.0),
+    "inc-double-add-sum": (["--param", "n=400"], "cluster backend=attached", 1.0),
+}
+
+
+@pytest.mark.parametrize("name", [name for name in LONG_RUNS if name in FLOWS])
+def test_a_scheduler_killed_mid_run_ends_the_run_in_one_line(name: str, tmp_path: Path) -> None:
+    """No retry against a closed client, no traceback: one line that the scheduler went away, exit 1."""
+    parameters, trigger, after = LONG_RUNS[name]
+    with started_cluster(tmp_path) as cluster:
+        run = subprocess.Popen(
+            [sys.executable, "-m", PACKAGE, "run", name, "--cluster", cluster.address, *parameters],
+            env=project_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        lines: list[str] = []
+        killed = threading.Event()
+
+        def read() -> None:
+            for line in run.stdout:
+                lines.append(line)
+                if trigger in line and not killed.is_set():
+                    time.sleep(after)
+                    os.killpg(cluster.processes[0].pid, signal.SIGKILL)
+                    killed.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            run.wait(timeout=WAIT_SECONDS)
+        finally:
+            run.kill()
+            reader.join(timeout=10)
+    output = "".join(lines)
+    assert killed.is_set(), output
+    assert run.returncode == 1, output
+    said = [line for line in output.splitlines() if " INFO - " not in line]
+    assert said == [
+        f"error: the scheduler at {cluster.address} went away during the run; its work is lost: run again once "
+        "it is back"
+    ], output
+    assert "Retrying" not in output and "attempts" not in output
+
+
+@pytest.fixture(scope="module")
+def other_versions_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCluster]:
+    """A scheduler and workers that report other versions of Python, cloudpickle and msgpack."""
+    preload = str(Path(__file__).with_name("other_versions.py"))
+    with started_cluster(tmp_path_factory.mktemp("other"), preload) as cluster:
+        yield cluster
+
+
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_cluster_of_other_versions_is_refused_with_one_line_per_mismatch(
+    name: str, other_versions_cluster: RunningCluster, tmp_path: Path
+) -> None:
+    address = other_versions_cluster.address
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "run", name, "--cluster", address, *smoke_args(FLOWS[name], tmp_path)],
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert said[0] == (
+        "error: the cluster's packages do not match this environment's; rebuild the environment from the pins "
+        "and run `doctor` before retrying:"
+    ), done.stderr
+    places = ["scheduler", *(f"worker {worker}" for worker in sorted(worker_addresses(address)))]
+    expected = {f"  {package}: this machine has" for package in ("python", "cloudpickle", "msgpack")}
+    assert len(said) == 1 + len(expected) * len(places), done.stderr
+    assert all(any(line.startswith(start) for start in expected) for line in said[1:]), done.stderr
+    assert "Traceback" not in done.stderr + done.stdout and "VersionMismatch" not in done.stderr + done.stdout
+    assert all(process.poll() is None for process in other_versions_cluster.processes), "the cluster died"
+
+
+def worker_addresses(address: str) -> list[str]:
+    with Client(address, timeout=WAIT_SECONDS, set_as_default=False) as client:
+        return list(client.scheduler_info()["workers"])

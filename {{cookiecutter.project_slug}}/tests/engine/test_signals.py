@@ -28,7 +28,7 @@ import pytest
 from {{ cookiecutter.package_name }}.plumbing import signals
 from {{ cookiecutter.package_name }}.settings import ENV_PREFIX
 
-from flowkit import FLOWS, HELD, PACKAGE, PROJECT_ROOT, WAIT_SECONDS, smoke_args
+from flowkit import FLOWS, HELD, PACKAGE, PROJECT_ROOT, WAIT_SECONDS, project_env, run_held_and_signalled, smoke_args
 
 CLOSED = " closed transitions="  # the session's log line once a cluster is closed
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -221,3 +221,34 @@ def test_a_sigterm_from_half_a_second_on_is_never_a_silent_kill(delay: float, tm
     assert process.returncode == 143, output
     assert len(lines) == 1 and "interrupted by SIGTERM; " in lines[0], output
     assert "Traceback" not in output and "Exception ignored" not in output, output
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=[signal.Signals(signum).name for signum in SIGNALS])
+def test_a_signal_with_hundreds_of_task_runs_in_flight_ends_the_run_at_once_in_one_line(
+    signum: int, tmp_path: Path
+) -> None:
+    """The default layout (two worker processes) with 200 of 1,202 task runs submitted: the run stops
+    starting task runs, closes its cluster without the scheduler's or the workers' noise, and says so."""
+    if "inc-double-add-sum" not in FLOWS:
+        pytest.skip("the inc-double-add-sum example was not generated")
+    held = [sys.executable, str(PROJECT_ROOT / "tests" / "held_open.py")]
+    command = [*held, "-m", PACKAGE, "run", "inc-double-add-sum", "--param", "n=400"]
+    env = {
+        **project_env(HELD_OPEN_AT="mapped"),
+        f"{ENV_PREFIX}CLUSTER": "local",
+        f"{ENV_PREFIX}LOCAL_PROCESSES": "true",
+        f"{ENV_PREFIX}LOCAL_N_WORKERS": "2",
+    }
+    began = time.monotonic()
+    status, output = run_held_and_signalled(command, signum, env)
+    elapsed = time.monotonic() - began
+    after = output[output.index(HELD) :].splitlines()[1:]
+    said = [line for line in after if " INFO - " not in line]
+    name = signal.Signals(signum).name
+    assert status == 128 + signum, output
+    assert said == [f"inc-double-add-sum: interrupted by {name}; no cluster is left running"], output
+    for noise in ("Traceback", "CRITICAL", "lose already computed", "never retrieved", "Exception ignored"):
+        assert noise not in output, noise
+    started = sum("Starting task run" in line for line in after)
+    assert started <= 2 * 4, f"{started} task runs started after the signal"  # what two workers had begun, and slack
+    assert elapsed < WAIT_SECONDS / 3, f"took {elapsed:.1f} s"

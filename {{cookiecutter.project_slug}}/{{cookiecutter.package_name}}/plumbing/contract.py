@@ -65,11 +65,14 @@ class FlowCommand:
 @contextmanager
 def cluster_client(plan: RunPlan) -> Iterator[Any]:
     """A client of the cluster ``plan`` chose, closed when the block ends, however it ends."""
-    from .session import ClusterSession
+    from .session import ClusterSession, stop_if_scheduler_lost
 
     session = ClusterSession(plan, get_logger(plan.flow))
     try:
         yield session.open()
+    except Exception:
+        stop_if_scheduler_lost()  # one line and exit 1 when its scheduler went away
+        raise
     finally:
         session.close()
 

@@ -31,7 +31,7 @@ from ..settings import TASK_RETRIES
 from .plan import current_plan, setting
 from .results import UNUSED_KEY
 from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal, recorded_when_finished
-from .session import ClusterSession, close_when_finished
+from .session import ClusterSession, close_when_finished, stop_if_scheduler_lost
 
 # OSErrors that no retry mends: the file is not there, or not allowed, or the disk is full.
 LASTING_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}
@@ -122,12 +122,31 @@ class ClusterDaskExecutor(DaskExecutor):
     def submit(self, fn: Callable, *args: Any, extra_context: dict | None = None, **kwargs: Any) -> Any:
         if self.client is None:
             self.open()
-        return super().submit(fn, *args, extra_context=extra_context, **kwargs)
+        stop_if_scheduler_lost()  # what is submitted meanwhile would wait out the client's reconnection
+        try:
+            return super().submit(fn, *args, extra_context=extra_context, **kwargs)
+        except Exception:
+            stop_if_scheduler_lost()
+            raise
 
     def wait(self, futures: Any) -> Any:
+        """The pass's states; waited for with ``distributed.wait`` first, which a signal can cut short
+        cleanly (``client.gather`` cut short leaves waits behind that fail later: "Task exception was
+        never retrieved"). A scheduler that went away ends the run in one line, not Prefect's traceback."""
         if self.client is None:  # nothing was submitted in this pass: every state is final already
             return futures
-        return super().wait(futures)
+        from distributed import futures_of, wait
+
+        stop_if_scheduler_lost()
+        try:
+            pending = [future for future in futures_of(futures) if not future.done()]
+            if pending:
+                with self.client.as_current():  # not the process's default client
+                    wait(pending)
+            return super().wait(futures)
+        except Exception:
+            stop_if_scheduler_lost()
+            raise
 
 
 def passing(error: object) -> bool:
@@ -147,6 +166,8 @@ def retry_only_what_passes(task: Any, old_state: State, new_state: State) -> Sta
     """Task state handler: a failure is retried only if it could pass, and says how many times it ran."""
     if isinstance(new_state, Failed):
         new_state.context[ATTEMPTS] = prefect.context.get("task_run_count", 1)
+    if isinstance(new_state, Retrying):
+        stop_if_scheduler_lost()  # no retry against a scheduler that went away: the run ends, in one line
     if isinstance(new_state, Retrying) and isinstance(old_state, Failed) and not passing(old_state.result):
         prefect.context.get("logger").info(
             "Task '%s': not retried: %s fails the same way on every attempt", task.name, type(old_state.result).__name__

@@ -18,6 +18,7 @@ for both kinds of flow. Its scripts are inline, so the page shows offline too.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import inspect
 import logging
@@ -26,8 +27,9 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from contextlib import nullcontext
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,14 @@ PROGRESS_AFTER_SECONDS = 2
 _sessions: list[ClusterSession] = []
 
 
+class SchedulerLost(RuntimeError):
+    """The scheduler of the run's cluster went away mid-run; the message says which."""
+
+
+# A client still held by its session in these states has lost its scheduler.
+LOST = ("connecting", "closing", "closed")
+
+
 class ClusterSession:
     """One run's cluster and its client."""
 
@@ -60,13 +70,20 @@ class ClusterSession:
         self.client: Any = None
         self.began = False  # asked to start: a kept cluster runs on from here, even if cut short
         self.started = False  # a cluster of the project's exists (attached: a client is connected)
+        self.checked = False  # its versions are this machine's: only then is any function shipped there
         self.transitions: int | None = None
         self.report: PerformanceReport | None = None
         self.cluster_name: str | None = None  # once started; the run's record names it after it closed
+        self.address = str(self.spec.kwargs.get("address", "?"))  # the scheduler's, once connected
+        self._quiet: Any = None
 
     @property
     def is_open(self) -> bool:
         return self.client is not None
+
+    @property
+    def scheduler_lost(self) -> bool:
+        return self.client is not None and self.client.status in LOST
 
     def open(self) -> Any:
         """Start the cluster, connect, check versions; returns the client.
@@ -84,16 +101,25 @@ class ClusterSession:
             _sessions.append(self)
         self.began = True
         try:
-            if self.spec.attached:
-                self.client = self.spec.start()
-                self.started = True
-            else:
-                with signals.held() if self.spec.hold_signals_at_start else nullcontext():
-                    self.cluster = self.spec.start()
+            with _without_version_warning():  # the check below says it in the project's words
+                if self.spec.attached:
+                    from distributed.utils import silence_logging_cmgr
+
+                    # distributed logs a lost connection with tracebacks at INFO; a LocalCluster
+                    # quiets it for its life, and so does an attached run.
+                    self._quiet = silence_logging_cmgr(logging.WARN)
+                    self._quiet.__enter__()
+                    self.client = self.spec.start()
                     self.started = True
-                self.client = Client(self.cluster, set_as_default=False)
+                else:
+                    with signals.held() if self.spec.hold_signals_at_start else nullcontext():
+                        self.cluster = self.spec.start()
+                        self.started = True
+                    self.client = Client(self.cluster, set_as_default=False)
             self.cluster_name = self.name
+            self.address = str(self.client.scheduler.address)
             check_cluster_versions(self.client)
+            self.checked = True
             if self.plan.report is not None:
                 self.report = PerformanceReport(self.plan.report, f"{self.spec.name} on {self.spec.backend} cluster")
                 self.report.start(self.client)
@@ -121,17 +147,45 @@ class ClusterSession:
         would leave it running (and billing) until its idle timeout.
         """
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
-        with signals.deferral():
-            self._release(client, cluster)
+        quiet, self._quiet = self._quiet, None
+        try:
+            with signals.deferral():
+                self._release(client, cluster)
+        finally:
+            if quiet is not None:
+                quiet.__exit__(None, None, None)
 
     def _release(self, client: Any, cluster: Any) -> None:
+        """Stop the run's work, then close the cluster and the client, in the order that leaves no noise.
+
+        Work in flight when a run ends (a signal mid-map, a failed task) would go on starting
+        on the workers while the cluster closes, and the scheduler would write to a client
+        that has hung up: its work is released first, and a local cluster (whose scheduler
+        runs in this process) is closed before its client.
+        """
         report, self.report = self.report, None
+        if client is not None and client.status in LOST:  # nothing to ask of a scheduler that went away
+            try:
+                with _quiet_reconnection():
+                    client.close(timeout=CLOSE_TIMEOUT_SECONDS)
+                self.logger.info(
+                    "cluster backend=%s name=%s: its scheduler went away; client closed", self.spec.backend, self.name
+                )
+            finally:
+                if cluster is not None:
+                    self._close_cluster(cluster)
+            return
         try:
             if client is not None:
+                if self.checked:  # a function shipped to a scheduler of another Python can kill it
+                    _release_work(client, own_workers=not (self.spec.attached or self.spec.kept))
                 if report is not None:
                     report.write(client, self.logger)
-                if not self.spec.attached:  # a shared scheduler counts everyone's work
+                if not self.spec.attached and self.checked:  # a shared scheduler counts everyone's work
                     self.transitions = _transition_count(client)
+                if cluster is not None and self.spec.backend == "local":
+                    cluster, first = None, cluster
+                    self._close_cluster(first)
                 client.close(timeout=CLOSE_TIMEOUT_SECONDS)
                 if self.spec.attached:
                     self.logger.info(
@@ -141,15 +195,110 @@ class ClusterSession:
                     )
         finally:
             if cluster is not None:
-                name = cluster.name
-                close_within(cluster, CLOSE_TIMEOUT_SECONDS)  # of a kept cluster, only this handle
-                transitions = "unknown" if self.transitions is None else self.transitions
-                if self.spec.kept:
-                    self.logger.info("%s (transitions=%s)", kept_line(self), transitions)
-                else:
-                    self.logger.info(
-                        "cluster backend=%s name=%s closed transitions=%s", self.spec.backend, name, transitions
-                    )
+                self._close_cluster(cluster)
+
+    def _close_cluster(self, cluster: Any) -> None:
+        name = cluster.name
+        close_within(cluster, CLOSE_TIMEOUT_SECONDS)  # of a kept cluster, only this handle
+        transitions = "unknown" if self.transitions is None else self.transitions
+        if self.spec.kept:
+            self.logger.info("%s (transitions=%s)", kept_line(self), transitions)
+        else:
+            self.logger.info("cluster backend=%s name=%s closed transitions=%s", self.spec.backend, name, transitions)
+
+
+def _release_work(client: Any, own_workers: bool) -> None:
+    """Pause the run's own workers, release every key the client wants, wait until the scheduler has read
+    the client's whole stream (a heartbeat queued behind the last submission), then release again.
+
+    A paused worker finishes its running task and starts no queued one; the second release
+    takes what was still on its way. The functions are nested, so that cloudpickle ships
+    them by value: a scheduler or workers without the project can run them.
+    """
+
+    def pause(dask_worker: Any) -> None:
+        from distributed.core import Status
+
+        if dask_worker.status == Status.running:
+            dask_worker.memory_manager.memory_pause_fraction = False  # its memory monitor would resume it
+            dask_worker.status = Status.paused
+
+    def release(client_id: str, dask_scheduler: Any) -> float | None:
+        state = dask_scheduler.clients.get(client_id)
+        if state is None:
+            return None
+        keys = [task.key for task in state.wants_what]
+        if keys:
+            dask_scheduler.client_releases_keys(keys=keys, client=client_id, stimulus_id=f"run-ended-{client_id}")
+        return state.last_seen
+
+    def last_seen(client_id: str, dask_scheduler: Any) -> float:
+        state = dask_scheduler.clients.get(client_id)
+        return state.last_seen if state is not None else float("inf")
+
+    try:
+        if own_workers:  # a shared cluster's workers are not the run's to pause
+            client.run(pause, on_error="ignore")
+        seen = client.run_on_scheduler(release, client.id, callback_timeout=REPORT_TIMEOUT_SECONDS)
+        if seen is None:
+            return
+        client.scheduler_comm.send({"op": "heartbeat-client"})  # behind the run's last submission
+        deadline = time.monotonic() + REPORT_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and (
+            client.run_on_scheduler(last_seen, client.id, callback_timeout=REPORT_TIMEOUT_SECONDS) <= seen
+        ):
+            time.sleep(0.02)
+        client.run_on_scheduler(release, client.id, callback_timeout=REPORT_TIMEOUT_SECONDS)
+    except Exception:  # closing comes next either way
+        pass
+
+
+def stop_if_scheduler_lost() -> None:
+    """Exit 1 with one line when the scheduler of an open session went away mid-run: its work is lost,
+    and retries against a closed client can only fail again (the sessions close on the way out)."""
+    for session in list(_sessions):
+        if session.scheduler_lost:
+            from .run import EXIT_FAILED, exit_on_refusal
+
+            # Until it is closed, its client goes on trying to reconnect, and says so when it gives up.
+            logging.getLogger("distributed.client").addFilter(_RECONNECTION_NOISE)
+            with exit_on_refusal(SchedulerLost, code=EXIT_FAILED):
+                raise SchedulerLost(
+                    f"the scheduler at {session.address} went away during the run; its work is lost: "
+                    "run again once it is back"
+                )
+
+
+class _ReconnectionNoise(logging.Filter):
+    """A client that lost its scheduler logs its reconnection's end as an error: that it gave up, or
+    (closed meanwhile) that it was cancelled. The run's one line has said what happened."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        cancelled = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return not (cancelled or record.getMessage().startswith("Failed to reconnect to scheduler"))
+
+
+_RECONNECTION_NOISE = _ReconnectionNoise()
+
+
+@contextmanager
+def _quiet_reconnection() -> Iterator[None]:
+    logger = logging.getLogger("distributed.client")
+    logger.addFilter(_RECONNECTION_NOISE)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_RECONNECTION_NOISE)
+
+
+@contextmanager
+def _without_version_warning() -> Iterator[None]:
+    """distributed warns with a table of its own about other versions; check_cluster_versions refuses them."""
+    from distributed.versions import VersionMismatchWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VersionMismatchWarning)
+        yield
 
 
 def close_within(cluster: Any, seconds: float) -> None:
@@ -361,15 +510,19 @@ def compute_with_progress(client: Any, collection: Any) -> Any:
     from distributed import TimeoutError as StillRunning  # asyncio's, not the builtin, before Python 3.11
     from distributed import progress, wait
 
-    future = client.compute(collection)
-    if at_terminal():
-        with client.as_current():  # both find their client as the current one
-            try:
-                wait(future, timeout=PROGRESS_AFTER_SECONDS)
-            except StillRunning:
-                progress(future, notebook=False)
-                print(flush=True)  # the bar ends without a newline
-    return future.result()
+    try:
+        future = client.compute(collection)
+        if at_terminal():
+            with client.as_current():  # both find their client as the current one
+                try:
+                    wait(future, timeout=PROGRESS_AFTER_SECONDS)
+                except StillRunning:
+                    progress(future, notebook=False)
+                    print(flush=True)  # the bar ends without a newline
+        return future.result()
+    except Exception:
+        stop_if_scheduler_lost()  # one line and exit 1, rather than retries against a closed client
+        raise
 
 
 signals.install()

@@ -11,9 +11,11 @@ reports a process ended by it. A handler set before the import still runs first.
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +32,7 @@ received: list[int] = []
 # ran (an import's module lock dies at the end of every import), where no exception can
 # propagate. ``check`` raises them again at the points before anything starts.
 dropped: list[int] = []
+SEND_AGAIN_AFTER_SECONDS = 0.05
 _depth = 0  # nested deferrals: only the outermost raises
 reported = False  # set by a caller that has told the user itself
 
@@ -61,9 +64,12 @@ def _in_main_thread() -> bool:
 
 def _raising(chained: Callable[..., Any] | None) -> Callable[..., Any]:
     def end_run(signum: int, frame: Any) -> None:
-        if chained is not None:
-            chained(signum, frame)
-        received.append(signum)
+        if signum in dropped:  # sent again: chained and noted the first time
+            dropped.remove(signum)
+        else:
+            if chained is not None:
+                chained(signum, frame)
+            received.append(signum)
         raise Interrupted(signum)
 
     end_run.ends_run = True  # type: ignore[attr-defined]
@@ -90,16 +96,37 @@ def install() -> None:
 
 def _noting_dropped(previous: Callable[[Any], None]) -> Callable[[Any], None]:
     """An unraisable hook that keeps a dropped Interrupted for ``check`` (and prints no
-    "Exception ignored" traceback for it); everything else goes to ``previous``."""
+    "Exception ignored" traceback for it), and sends the signal again a moment later: a run
+    mid-compute checks nothing (a garbage collection's callback, entered all the time, is
+    where a signal is dropped then). Everything else goes to ``previous``."""
 
     def hook(unraisable: Any) -> None:
         if isinstance(unraisable.exc_value, Interrupted):
-            dropped.append(unraisable.exc_value.signum)
+            signum = unraisable.exc_value.signum
+            if signum not in dropped:
+                dropped.append(signum)
+                _send_again_soon(signum)
             return
         previous(unraisable)
 
     hook.notes_interrupts = True  # type: ignore[attr-defined]
     return hook
+
+
+def _send_again_soon(signum: int) -> None:
+    """The dropped signal, sent again to the main thread once the callback that dropped it has returned
+    (a real signal: it also interrupts a main thread blocked waiting for the cluster)."""
+    main = threading.main_thread().ident
+
+    def send() -> None:
+        time.sleep(SEND_AGAIN_AFTER_SECONDS)
+        if signum in dropped:  # else check() or the handler raised it meanwhile
+            if hasattr(signal, "pthread_kill") and main is not None:
+                signal.pthread_kill(main, signum)
+            else:  # Windows
+                _thread.interrupt_main(signum)
+
+    threading.Thread(target=send, name=f"{signal.Signals(signum).name} again", daemon=True).start()
 
 
 def check() -> None:
@@ -142,6 +169,8 @@ def deferral() -> Iterator[None]:
 
 
 def _note(signum: int, frame: Any) -> None:
+    if signum in dropped:
+        dropped.remove(signum)
     deferred.append(signum)
 
 
