@@ -146,6 +146,8 @@ def _on_one_cluster(
                 start = perf_counter()
                 summaries[side] = _flow_summary(package, parameters, lent) if side == "flow" else others[side](client)
                 seconds[side].append(perf_counter() - start)
+                if side == "flow":
+                    client.run(_resume)  # a run's end pauses its cluster's workers: this one is lent, not closed
                 settle(cluster.scheduler_address)
     return {"seconds": seconds, "summaries": {side: summary.to_dict("split") for side, summary in summaries.items()}}
 
@@ -223,6 +225,13 @@ def read_shared(package: str, spec: dict[str, Any]) -> dict[str, Any]:
         others,
         lambda client: plain_read(package, str(first), client),  # workers import what reading needs
     )
+
+
+def _resume(dask_worker: Any) -> None:
+    from distributed.core import Status
+
+    if dask_worker.status == Status.paused:
+        dask_worker.status = Status.running
 
 
 def _each(function: Callable[[int], int], batch: list[int]) -> list[int]:
