@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -33,6 +34,9 @@ from .results import UNUSED_KEY
 from .run import ATTEMPTS, CANNOT_START, EXIT_FAILED, ClusterFlow, exit_on_refusal, recorded_when_finished
 from .session import ClusterSession, close_when_finished, stop_if_scheduler_lost
 
+# How often the executor looks whether its futures are done: from at once to a tenth of a second.
+WAIT_FIRST_SECONDS = 0.005
+WAIT_MOST_SECONDS = 0.1
 # OSErrors that no retry mends: the file is not there, or not allowed, or the disk is full.
 LASTING_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOSPC}
 
@@ -130,20 +134,22 @@ class ClusterDaskExecutor(DaskExecutor):
             raise
 
     def wait(self, futures: Any) -> Any:
-        """The pass's states; waited for with ``distributed.wait`` first, which a signal can cut short
-        cleanly (``client.gather`` cut short leaves waits behind that fail later: "Task exception was
-        never retrieved"). A scheduler that went away ends the run in one line, not Prefect's traceback."""
+        """The pass's states, waited for here in short sleeps, where a signal interrupts this code and
+        not distributed's: cut short, ``client.gather`` leaves waits behind that fail later ("Task
+        exception was never retrieved"). A scheduler that went away ends the run in one line."""
         if self.client is None:  # nothing was submitted in this pass: every state is final already
             return futures
-        from distributed import futures_of, wait
+        from distributed import futures_of
 
         stop_if_scheduler_lost()
         try:
             pending = [future for future in futures_of(futures) if not future.done()]
-            if pending:
-                with self.client.as_current():  # not the process's default client
-                    wait(pending)
-            return super().wait(futures)
+            pause = WAIT_FIRST_SECONDS
+            while pending:
+                time.sleep(pause)  # a signal's handler raises here
+                pause = min(2 * pause, WAIT_MOST_SECONDS)
+                pending = [future for future in pending if not future.done()]
+            return super().wait(futures)  # every result is there: the gather takes no time
         except Exception:
             stop_if_scheduler_lost()
             raise

@@ -291,6 +291,25 @@ def _quiet_reconnection() -> Iterator[None]:
         logger.removeFilter(_RECONNECTION_NOISE)
 
 
+class _SyncCancelledBeforeItBegan(logging.Filter):
+    """``distributed.utils.sync`` interrupted by a signal before its coroutine started: its ``cancel``
+    callback fails (``NameError: cannot access free variable 'future'``), which tornado logs with a
+    traceback. The interrupt itself goes on as it should; only that record is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, NameError):
+            return True
+        trace = record.exc_info[2]
+        while trace is not None and trace.tb_next is not None:
+            trace = trace.tb_next
+        code = trace.tb_frame.f_code if trace is not None else None
+        return not (code is not None and code.co_name == "cancel" and "distributed" in code.co_filename)
+
+
+logging.getLogger("tornado.application").addFilter(_SyncCancelledBeforeItBegan())
+
+
 @contextmanager
 def _without_version_warning() -> Iterator[None]:
     """distributed warns with a table of its own about other versions; check_cluster_versions refuses them."""
