@@ -86,9 +86,10 @@ def test_editable_flat_layout_ships_the_code_exactly_once(python_env: PythonEnv)
 
 
 @pytest.mark.slow
-@per_python(*CHOICES["python_version"])
+@per_python(CHOICES["python_version"][0])
 def test_a_src_like_folder_on_sys_path_ships_the_code_twice(python_env: PythonEnv, tmp_path: Path) -> None:
-    """What a src layout installed editable does: its src/ folder on sys.path is uploaded beside the wheel."""
+    """What a src layout installed editable does: its src/ folder on sys.path is uploaded beside the wheel
+    (a matter of layout, not of pins: one Python shows it)."""
     src = tmp_path / "src"
     shutil.copytree(python_env.project / python_env.package, src / python_env.package)
     slug = python_env.project.name

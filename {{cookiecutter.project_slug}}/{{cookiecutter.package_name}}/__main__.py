@@ -2,7 +2,8 @@
 
 The signal handlers come first, before Prefect and Dask load (a second or more on a busy
 machine): from then on, a SIGTERM or SIGHUP ends the process with one line and 128 + the
-signal, as a Ctrl-C does, instead of killing it without a word. ``signals.py`` needs only
+signal, as a Ctrl-C does, instead of killing it without a word; once the command has
+its outcome, they are ignored until the process has exited with it. ``signals.py`` needs only
 the standard library, so it is loaded here on its own, under its own name in the package.
 """
 
@@ -23,13 +24,14 @@ def signals_first():  # noqa: ANN201 - the module just loaded
 
 
 signals = signals_first()
+signals.settle_at_outcome = True
 try:
     from .plumbing.cli import main
 
     status = main()
-except (
-    KeyboardInterrupt
-) as interrupt:  # no run reported it: it came while Prefect and Dask loaded, or a run was planned
+    signals.settle()  # the outcome is decided: a signal now must not turn it into a silent -15
+except KeyboardInterrupt as interrupt:
+    # No run reported it: it came while Prefect and Dask loaded, or while a run was planned.
     if not signals.reported:
         print(f"interrupted by {signals.signal_name(interrupt)}; nothing had started", file=sys.stderr)
         signals.reported = True

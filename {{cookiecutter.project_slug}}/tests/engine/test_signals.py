@@ -224,6 +224,32 @@ def test_a_sigterm_from_half_a_second_on_is_never_a_silent_kill(delay: float, tm
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=[signal.Signals(signum).name for signum in SIGNALS])
+def test_a_signal_once_the_run_has_ended_leaves_its_last_lines_and_exit_status(signum: int, tmp_path: Path) -> None:
+    """Sent the moment the run's final state is printed: Python sets the handlers back to the default
+    while it exits (a quarter of a second with Prefect and Dask loaded), which made it a silent -15."""
+    name = next(iter(FLOWS))
+    command = [sys.executable, "-m", PACKAGE, "run", name, *smoke_args(FLOWS[name], tmp_path)]
+    env = {**project_env(), f"{ENV_PREFIX}CLUSTER": "local"}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    watchdog = threading.Timer(WAIT_SECONDS, process.kill)
+    watchdog.start()
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith(f"{name}: Success"):
+                process.send_signal(signum)
+                break
+        output = "".join(lines) + process.stdout.read()
+        process.wait()
+    finally:
+        watchdog.cancel()
+        process.kill()
+    assert process.returncode == 0, output
+    assert f"{name}: Success" in output and "interrupted by" not in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=[signal.Signals(signum).name for signum in SIGNALS])
 def test_a_signal_with_hundreds_of_task_runs_in_flight_ends_the_run_at_once_in_one_line(
     signum: int, tmp_path: Path
 ) -> None:

@@ -187,6 +187,7 @@ def run_command(args: argparse.Namespace, declaration: FlowDeclaration) -> int:
         return refused(error)
     except KeyboardInterrupt as interrupt:  # the flow has closed its clusters and said so, if it had begun
         return interrupted_before_the_run(interrupt, declaration.name)
+    signals.settle()  # the run has ended: its last lines and its exit status stand
     return finished(declaration, done)
 
 

@@ -35,6 +35,7 @@ dropped: list[int] = []
 SEND_AGAIN_AFTER_SECONDS = 0.05
 _depth = 0  # nested deferrals: only the outermost raises
 reported = False  # set by a caller that has told the user itself
+settle_at_outcome = False  # set by ``python -m <package>``, whose process ends with the command
 
 
 class Interrupted(KeyboardInterrupt):
@@ -166,6 +167,22 @@ def deferral() -> Iterator[None]:
         deferred.clear()
         received.append(signum)
         raise Interrupted(signum)
+
+
+def settle() -> None:
+    """Ignore the ending signals from here to the process's exit, once a command has its outcome.
+
+    At exit Python sets the handlers back to the default before it tears its modules down (a
+    quarter of a second with Prefect and Dask loaded), so a SIGTERM then would kill the process
+    without a word and turn a finished run's status into -15; one a moment earlier would be
+    reported as if nothing had run. Only in a process that ends with the command (``settle_at_outcome``),
+    and only our own handlers: a signal the caller ignores or handles itself stays as it was.
+    """
+    if not (settle_at_outcome and _in_main_thread()):
+        return
+    for signum in ENDING:
+        if getattr(signal.getsignal(signum), "ends_run", False):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _note(signum: int, frame: Any) -> None:
