@@ -106,14 +106,20 @@ def passed_tests(output: str) -> list[str]:
     return [line.removeprefix("PASSED ") for line in output.splitlines() if line.startswith("PASSED ")]
 
 
+def failures(output: str) -> str:
+    """pytest's FAILURES section (each failed test's own output), else the output's tail."""
+    start = output.find("= FAILURES =")
+    return output[start : start + 20000] if start >= 0 else output[-6000:]
+
+
 def assert_green_and_covering_the_new_flow(done: subprocess.CompletedProcess, expected: list[str]) -> None:
-    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert done.returncode == 0, failures(done.stdout) + done.stderr[-2000:]
     passed = passed_tests(done.stdout)
     missing = [test for test in expected if not any(NEW_FLOW in name and test in name for name in passed)]
     assert not missing, f"generic tests that did not run for {NEW_FLOW}: {missing}"
 
 
-@pytest.mark.slow
+@pytest.mark.slow(minutes=5)
 def test_the_whole_suite_with_the_plumbings_own_tests_covers_every_kind_of_flow(tmp_path) -> None:
     """Both examples and the new flow, with the engine marker: the one run of the plumbing's tests."""
     project = bake(tmp_path)
