@@ -283,6 +283,26 @@ def test_a_listener_that_is_no_scheduler_fails_in_one_line_within_the_timeout(
     assert elapsed < WAIT_SECONDS / 3, f"took {elapsed:.1f} s"  # a hang guard: the imports, then 2 s
 
 
+@pytest.mark.parametrize("name", FLOWS)
+def test_a_workers_address_given_for_the_scheduler_fails_in_one_line(name: str, tmp_path: Path) -> None:
+    """A real worker answers the client's handshake with an error of its own, which was a traceback."""
+    with started_cluster(tmp_path) as cluster:
+        with Client(cluster.address, timeout=WAIT_SECONDS, set_as_default=False) as client:
+            worker = next(iter(client.scheduler_info()["workers"]))
+        done = subprocess.run(
+            [sys.executable, "-m", PACKAGE, "run", name, "--cluster", worker, *smoke_args(FLOWS[name], tmp_path)],
+            env=project_env(),
+            capture_output=True,
+            text=True,
+            timeout=WAIT_SECONDS,
+        )
+    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert len(said) == 1 and said[0].startswith(f"error: the server at {worker} is no Dask scheduler ("), said
+    assert said[0].endswith("give the scheduler's address, not a worker's; nothing was run"), said
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 # Parameters under which each example computes for seconds on two workers: long enough to lose its scheduler
 # mid-run. The line to wait for before the kill, and how long after it.
 LONG_RUNS = {

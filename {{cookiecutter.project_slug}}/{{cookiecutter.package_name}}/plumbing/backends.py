@@ -128,6 +128,12 @@ def connect(spec: ClusterSpec) -> Any:
             f"the scheduler at {address} cannot be reached ({error}); check the address, that the "
             "scheduler runs and that this machine can reach it; nothing was run"
         ) from None
+    except Exception as error:  # a Dask server that is no scheduler (a worker, a nanny) refuses the handshake
+        answer = str(error).splitlines()[0][:120] if str(error) else ""
+        raise ClusterUnreachable(
+            f"the server at {address} is no Dask scheduler (it answered {type(error).__name__}: {answer}); "
+            "give the scheduler's address, not a worker's; nothing was run"
+        ) from None
 
 
 def bounded(client_class: type) -> type:
