@@ -41,7 +41,7 @@ GATEWAY_ADDRESS = ""  # empty: dask's own gateway.address configuration
 GATEWAY_N_WORKERS = "2"
 
 # Kept results of costly tasks, restored by `run --resume` (docs/resume.md).
-RESULTS = ".results"  # a folder, relative to where you run; or s3://..., gs://..., abfs://...
+RESULTS = ".results"  # a folder, relative to the project folder; or s3://..., gs://..., abfs://...
 RESUME = "false"  # true: every run restores kept results (for prefect run -p, which has no --resume)
 
 # Retries of tasks that failed for a passing reason (docs/design.md: "Retries").

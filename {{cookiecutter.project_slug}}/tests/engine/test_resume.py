@@ -376,6 +376,29 @@ def test_timeseries_failed_after_its_summary_resumes_without_a_cluster_and_write
         assert main(["results", "--clear", "timeseries"]) == 0 and store().entries() == []
 
 
+def test_a_relative_results_folder_is_the_projects_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Runs keep under the project folder, as the history does; ``results`` started elsewhere lists
+    them there (it looked in the folder it was started from)."""
+    if not KEEPING:
+        pytest.skip("no flow keeps results")
+    relative = f".results-{tmp_path.name}"
+    folder = PROJECT_ROOT / relative
+    monkeypatch.setenv(RESULTS, relative)
+    monkeypatch.chdir(tmp_path)
+    try:
+        name = KEEPING[0]
+        assert main(["run", name, *smoke_args(FLOWS[name], tmp_path / name)]) == 0
+        assert folder.is_dir() and not (tmp_path / relative).exists()
+        capsys.readouterr()
+        assert main(["results"]) == 0
+        kept = len(FLOWS[name].keep)
+        assert capsys.readouterr().out.startswith(f"{kept} kept result{'s' if kept > 1 else ''} in {folder}:\n")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_the_results_command_lists_and_clears_per_flow_and_refuses_bad_input(tmp_path: Path, capsys, logs) -> None:
     if not KEEPING:
         pytest.skip("no flow keeps results")

@@ -362,12 +362,11 @@ def clusters_command(args: argparse.Namespace) -> int:
 
 def results_command(args: argparse.Namespace, flows: Mapping[str, FlowDeclaration]) -> int:
     """List the kept results at ``<PREFIX>_RESULTS``, or remove them; a store out of reach is one line, exit 1."""
-    from .plan import setting
-    from .results import check_location, clear, listing
+    from .plan import results_location
+    from .results import clear, listing
 
     try:
-        location = setting("RESULTS")
-        check_location(location)
+        location = results_location()
         print(listing(location, flows) if args.clear is None else clear(location, args.clear, flows))
     except ValueError as error:
         return refused(error)

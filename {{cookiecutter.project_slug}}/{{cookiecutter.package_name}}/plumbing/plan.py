@@ -310,13 +310,16 @@ def kept_results_choice(
                 f"--resume: {declaration.name} keeps no results; name its costly tasks with declare(..., keep=[task])"
             )
         return "", False
+    return results_location(environ), bool(setting("RESUME", environ) if resume is None else resume)
+
+
+def results_location(environ: Mapping[str, str] | None = None) -> str:
+    """``<PREFIX>_RESULTS``, checked; a folder is the project's wherever a command starts, as the history is."""
     from .results import check_location
 
     location = setting("RESULTS", environ)
     check_location(location)
-    if "://" not in location:  # a folder: like the history, the project's wherever a command starts
-        location = str(in_project(location))
-    return location, bool(setting("RESUME", environ) if resume is None else resume)
+    return location if "://" in location else str(in_project(location))
 
 
 def plan_command(name: str, cluster: str | None = None, environ: Mapping[str, str] | None = None) -> RunPlan:
