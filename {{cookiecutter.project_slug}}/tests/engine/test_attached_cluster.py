@@ -255,6 +255,18 @@ class SilentHandler(socketserver.BaseRequestHandler):
         time.sleep(WAIT_SECONDS)  # holds the connection open, says nothing
 
 
+def run_attached(name: str, address: str, folder: Path, **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """``run NAME --cluster ADDRESS`` with smoke parameters; its outcome and what it said beyond its INFO log."""
+    done = subprocess.run(
+        [sys.executable, "-m", PACKAGE, "run", name, "--cluster", address, *smoke_args(FLOWS[name], folder)],
+        env=project_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    return done, [line for line in done.stderr.splitlines() if " INFO - " not in line]
+
+
 @pytest.mark.parametrize("kind", ["silent", "http"])
 @pytest.mark.parametrize("name", FLOWS)
 def test_a_listener_that_is_no_scheduler_fails_in_one_line_within_the_timeout(
@@ -264,17 +276,10 @@ def test_a_listener_that_is_no_scheduler_fails_in_one_line_within_the_timeout(
     mute = Mute(kind)
     try:
         began = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", PACKAGE, "run", name, "--cluster", mute.address, *smoke_args(FLOWS[name], tmp_path)],
-            env=project_env(**{f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS": "2"}),
-            capture_output=True,
-            text=True,
-            timeout=WAIT_SECONDS,
-        )
+        done, said = run_attached(name, mute.address, tmp_path, **{f"{ENV_PREFIX}CONNECT_TIMEOUT_SECONDS": "2"})
         elapsed = time.monotonic() - began
     finally:
         mute.close()
-    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
     assert done.returncode == 1, done.stdout + done.stderr
     assert said == [
         f"error: the scheduler at {mute.address} cannot be reached (Timed out trying to connect to {mute.address} "
@@ -289,14 +294,7 @@ def test_a_workers_address_given_for_the_scheduler_fails_in_one_line(name: str, 
     with started_cluster(tmp_path) as cluster:
         with Client(cluster.address, timeout=WAIT_SECONDS, set_as_default=False) as client:
             worker = next(iter(client.scheduler_info()["workers"]))
-        done = subprocess.run(
-            [sys.executable, "-m", PACKAGE, "run", name, "--cluster", worker, *smoke_args(FLOWS[name], tmp_path)],
-            env=project_env(),
-            capture_output=True,
-            text=True,
-            timeout=WAIT_SECONDS,
-        )
-    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
+        done, said = run_attached(name, worker, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert len(said) == 1 and said[0].startswith(f"error: the server at {worker} is no Dask scheduler ("), said
     assert said[0].endswith("give the scheduler's address, not a worker's; nothing was run"), said
@@ -365,14 +363,7 @@ def test_a_cluster_of_other_versions_is_refused_with_one_line_per_mismatch(
     name: str, other_versions_cluster: RunningCluster, tmp_path: Path
 ) -> None:
     address = other_versions_cluster.address
-    done = subprocess.run(
-        [sys.executable, "-m", PACKAGE, "run", name, "--cluster", address, *smoke_args(FLOWS[name], tmp_path)],
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=WAIT_SECONDS,
-    )
-    said = [line for line in done.stderr.splitlines() if " INFO - " not in line]
+    done, said = run_attached(name, address, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert said[0] == (
         "error: the cluster's packages do not match this environment's; rebuild the environment from the pins "
